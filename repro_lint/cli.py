@@ -1,0 +1,200 @@
+"""The command line. Parses arguments, calls the engine, prints through a reporter.
+
+Heavy modules (libcst, the rules) are imported only once a command needs them,
+so that `repro-lint --version` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from repro_lint import __version__
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+COMMANDS = ("check", "rules", "rule")
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _check_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="repro-lint", description="Find and fix nondeterminism in PyTorch code.")
+    parser.add_argument("--version", action="version", version=f"repro-lint {__version__}")
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders to lint (default: .)")
+    parser.add_argument("--fix", action="store_true", help="apply safe fixes and write the files")
+    parser.add_argument("--unsafe-fixes", action="store_true", default=None, help="also apply unsafe fixes")
+    parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
+    parser.add_argument("--select", type=_codes, help="only these codes or prefixes (RPL2, RPL201)")
+    parser.add_argument("--extend-select", type=_codes, help="add codes or prefixes to the selection")
+    parser.add_argument("--ignore", type=_codes, help="skip these codes or prefixes")
+    parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    parser.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="a pyproject.toml to read settings from")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="also skip these paths")
+    parser.add_argument("--force-exclude", action="store_true",
+                        help="apply excludes to files named on the command line too (for pre-commit)")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
+    parser.add_argument("--statistics", action="store_true", help="show counts per code")
+    parser.add_argument("--show-settings", action="store_true", help="print the resolved settings and exit")
+    return parser
+
+
+def _codes(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] == "rules":
+            return _rules_command(args[1:])
+        if args and args[0] == "rule":
+            return _rule_command(args[1:])
+        if args and args[0] == "check":
+            args = args[1:]
+        return _check_command(args)
+    except UsageError as error:
+        _error(str(error))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+def _error(message: str) -> None:
+    print(f"repro-lint: error: {message}", file=sys.stderr)
+
+
+def _check_command(argv: list[str]) -> int:
+    args = _check_parser().parse_args(argv)
+    from repro_lint.config import ConfigError, Overrides, load_settings
+    from repro_lint.discovery import discover
+    from repro_lint.engine import Engine
+    from repro_lint.reporters import ReportContext, reporter
+    from repro_lint.rules import all_rules
+
+    rules = all_rules()
+    paths = args.paths or [Path(".")]
+    overrides = Overrides(
+        select=args.select,
+        ignore=args.ignore,
+        extend_select=args.extend_select,
+        exclude=args.exclude,
+        torch_version=args.torch_version,
+        unsafe_fixes=args.unsafe_fixes,
+        force_exclude=args.force_exclude,
+    )
+    try:
+        settings = load_settings(paths[0], (r.code for r in rules), overrides, args.config)
+    except ConfigError as error:
+        _error(str(error))
+        return EXIT_ERROR
+    if args.show_settings:
+        print(settings.describe())
+        return EXIT_CLEAN
+
+    found = discover(paths, settings)
+    engine = Engine(settings, rules)
+    outcomes = engine.run(found.files, fix=args.fix or args.diff, write=args.fix and not args.diff)
+    errors = [*found.errors, *(o.error for o in outcomes if o.error)]
+    for message in errors:
+        _error(message)
+
+    if args.diff:
+        return _print_diff(outcomes, bool(errors))
+
+    findings = sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key)
+    context = ReportContext(rules=rules, unsafe_fixes=settings.unsafe_fixes, statistics=args.statistics)
+    sys.stdout.write(reporter(args.format)(findings, context))
+    if args.fix and args.format == "text":
+        fixed = sum(o.fixes_applied for o in outcomes if o.fixed is not None and not o.error)
+        files = sum(1 for o in outcomes if o.fixed is not None and not o.error)
+        print(f"Fixed {fixed} finding{'s' if fixed != 1 else ''} in {files} file{'s' if files != 1 else ''}.",
+              file=sys.stderr)
+    if errors:
+        return EXIT_ERROR
+    if findings and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _print_diff(outcomes, had_errors: bool) -> int:
+    import difflib
+
+    changed = 0
+    fixes = 0
+    for outcome in outcomes:
+        if outcome.fixed is None or outcome.original is None:
+            continue
+        changed += 1
+        fixes += outcome.fixes_applied
+        diff = difflib.unified_diff(
+            outcome.original.splitlines(keepends=True),
+            outcome.fixed.splitlines(keepends=True),
+            fromfile=f"a/{outcome.path}",
+            tofile=f"b/{outcome.path}",
+        )
+        for line in diff:
+            sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    print(f"Would fix {fixes} finding{'s' if fixes != 1 else ''} in {changed} file{'s' if changed != 1 else ''}.",
+          file=sys.stderr)
+    if had_errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if changed else EXIT_CLEAN
+
+
+def _rules_command(argv: list[str]) -> int:
+    parser = _Parser(prog="repro-lint rules", description="List the rules, or the op catalog.")
+    parser.add_argument("--ops", action="store_true", help="print the catalog of nondeterministic ops")
+    parser.add_argument("--torch-version", metavar="X.Y", help="with --ops: the torch version to show")
+    args = parser.parse_args(argv)
+    if args.ops:
+        from repro_lint.catalog import format_ops_table, load_catalog
+        from repro_lint.config import ConfigError, parse_torch_version
+
+        try:
+            version = (
+                parse_torch_version(args.torch_version, "--torch-version")
+                if args.torch_version else load_catalog().newest_version
+            )
+        except ConfigError as error:
+            _error(str(error))
+            return EXIT_ERROR
+        sys.stdout.write(format_ops_table(version))
+        return EXIT_CLEAN
+    from repro_lint.rules import all_rules
+
+    rows = [(r.code, r.name, r.fix_applicability or "-", r.summary) for r in all_rules()]
+    widths = [max(len(row[i]) for row in rows + [("code", "name", "fixable", "")]) for i in range(3)]
+    header = ("code", "name", "fixable", "summary")
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+    return EXIT_CLEAN
+
+
+def _rule_command(argv: list[str]) -> int:
+    parser = _Parser(prog="repro-lint rule", description="Show one rule's documentation.")
+    parser.add_argument("code")
+    args = parser.parse_args(argv)
+    from repro_lint.rules import all_rules
+
+    for rule in all_rules():
+        if rule.code == args.code.upper() or rule.name == args.code:
+            fix = rule.fix_applicability or "none"
+            print(f"{rule.code} ({rule.name}): {rule.summary}\nFix: {fix}\n\n{rule.documentation()}")
+            return EXIT_CLEAN
+    _error(f"unknown rule {args.code!r}; `repro-lint rules` lists them")
+    return EXIT_ERROR

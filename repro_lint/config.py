@@ -1,0 +1,321 @@
+"""Settings: `[tool.repro-lint]` in pyproject.toml, merged with the command line.
+
+Everything is validated here, so that a bad key or value stops the run with
+one line that names it, before any file is read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_EXCLUDE = (
+    ".*",
+    "__pycache__",
+    "venv",
+    "env",
+    "build",
+    "dist",
+    "site-packages",
+    "node_modules",
+)
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
+
+
+class ConfigError(Exception):
+    """A bad setting. The message is one line naming the key or option."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_root: Path
+    config_path: Path | None = None
+    select: tuple[str, ...] = ("RPL",)
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    torch_version: tuple[int, int] = (0, 0)
+    torch_version_source: str = ""
+    unsafe_fixes: bool = False
+    seed: int = 0
+    seed_functions: tuple[str, ...] = ()
+    force_exclude: bool = False
+
+    def enabled(self, code: str, path: Path | None = None) -> bool:
+        if not code.startswith((*self.select, *self.extend_select)):
+            return False
+        if self.ignore and code.startswith(self.ignore):
+            return False
+        if path is not None and self.per_file_ignores:
+            relative = relative_posix(path, self.project_root)
+            for pattern, codes in self.per_file_ignores:
+                if _glob_match(relative, pattern) and code.startswith(codes):
+                    return False
+        return True
+
+    def is_excluded(self, path: Path) -> bool:
+        relative = relative_posix(path, self.project_root)
+        patterns = (*self.exclude, *self.extend_exclude)
+        return any(_glob_match(relative, pattern) for pattern in patterns)
+
+    def describe(self) -> str:
+        version = ".".join(map(str, self.torch_version))
+        rows = [
+            ("project root", str(self.project_root)),
+            ("config file", str(self.config_path) if self.config_path else "(none)"),
+            ("target torch version", f"{version} (from {self.torch_version_source})"),
+            ("select", ", ".join(self.select)),
+            ("extend-select", ", ".join(self.extend_select)),
+            ("ignore", ", ".join(self.ignore)),
+            ("per-file-ignores", "; ".join(f"{p}: {', '.join(c)}" for p, c in self.per_file_ignores)),
+            ("exclude", ", ".join(self.exclude)),
+            ("extend-exclude", ", ".join(self.extend_exclude)),
+            ("unsafe-fixes", str(self.unsafe_fixes).lower()),
+            ("seed", str(self.seed)),
+            ("seed-functions", ", ".join(self.seed_functions)),
+        ]
+        width = max(len(key) for key, _ in rows)
+        return "\n".join(f"{key.ljust(width)}  {value}" for key, value in rows)
+
+
+def relative_posix(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _glob_match(relative: str, pattern: str) -> bool:
+    pattern = pattern.rstrip("/")
+    if fnmatch.fnmatchcase(relative, pattern):
+        return True
+    parts = relative.split("/")
+    if "/" not in pattern:
+        return any(fnmatch.fnmatchcase(part, pattern) for part in parts)
+    # A pattern with a slash also matches everything under a matching folder.
+    return any(fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts)))
+
+
+def find_project_root(start: Path) -> Path:
+    start = start.resolve()
+    current = start if start.is_dir() else start.parent
+    for folder in (current, *current.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return current
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.repro-lint] table."""
+    start = start.resolve()
+    current = start if start.is_dir() else start.parent
+    for folder in (current, *current.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            data = load_toml(candidate)
+            if "repro-lint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+
+
+@dataclass
+class Overrides:
+    """Settings given on the command line (None: not given)."""
+
+    select: list[str] | None = None
+    ignore: list[str] | None = None
+    extend_select: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    torch_version: str | None = None
+    unsafe_fixes: bool | None = None
+    force_exclude: bool = False
+
+
+_KEYS = {
+    "select", "ignore", "extend-select", "per-file-ignores", "exclude", "extend-exclude",
+    "torch-version", "unsafe-fixes", "seed", "seed-functions",
+}
+
+
+def load_settings(
+    start: Path,
+    known_codes: Iterable[str],
+    overrides: Overrides | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    overrides = overrides or Overrides()
+    codes = tuple(known_codes)
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"--config: {config_file}: no such file")
+        config_path: Path | None = config_file
+    else:
+        config_path = find_config(start)
+    root = config_path.resolve().parent if config_path else find_project_root(start)
+    table: dict[str, Any] = {}
+    if config_path is not None:
+        data = load_toml(config_path)
+        table = data.get("tool", {}).get("repro-lint", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{config_path}: [tool.repro-lint] must be a table")
+    where = f"{config_path}: [tool.repro-lint]" if config_path else ""
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{where} unknown key {unknown[0]!r}")
+
+    settings = Settings(project_root=root, config_path=config_path)
+    changes: dict[str, Any] = {}
+    for key in ("select", "ignore", "extend-select"):
+        if key in table:
+            changes[key.replace("-", "_")] = _selectors(table[key], f"{where} {key}", codes)
+    for key in ("exclude", "extend-exclude", "seed-functions"):
+        if key in table:
+            changes[key.replace("-", "_")] = tuple(_string_list(table[key], f"{where} {key}"))
+    if "per-file-ignores" in table:
+        value = table["per-file-ignores"]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} per-file-ignores must be a table of glob = [codes]")
+        changes["per_file_ignores"] = tuple(
+            (pattern, _selectors(v, f"{where} per-file-ignores.{pattern}", codes)) for pattern, v in value.items()
+        )
+    if "unsafe-fixes" in table:
+        if not isinstance(table["unsafe-fixes"], bool):
+            raise ConfigError(f"{where} unsafe-fixes must be true or false")
+        changes["unsafe_fixes"] = table["unsafe-fixes"]
+    if "seed" in table:
+        seed = table["seed"]
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ConfigError(f"{where} seed must be a non-negative integer")
+        changes["seed"] = seed
+
+    if overrides.select is not None:
+        changes["select"] = _selectors(overrides.select, "--select", codes)
+        changes["extend_select"] = ()
+    if overrides.extend_select is not None:
+        changes["extend_select"] = _selectors(overrides.extend_select, "--extend-select", codes)
+    if overrides.ignore is not None:
+        changes["ignore"] = (*changes.get("ignore", settings.ignore), *_selectors(overrides.ignore, "--ignore", codes))
+    if overrides.exclude:
+        changes["extend_exclude"] = (*changes.get("extend_exclude", ()), *overrides.exclude)
+    if overrides.unsafe_fixes is not None:
+        changes["unsafe_fixes"] = overrides.unsafe_fixes
+    changes["force_exclude"] = overrides.force_exclude
+
+    version, source = _target_torch_version(overrides.torch_version, table.get("torch-version"), where, root)
+    changes["torch_version"] = version
+    changes["torch_version_source"] = source
+    return replace(settings, **changes)
+
+
+def _string_list(value: Any, label: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{label} must be a list of strings")
+    return value
+
+
+def _selectors(value: Any, label: str, codes: tuple[str, ...]) -> tuple[str, ...]:
+    items = []
+    for raw in _string_list(value, label):
+        for item in raw.split(","):
+            item = item.strip().upper()
+            if not item:
+                continue
+            if item == "ALL":
+                item = "RPL"
+            if not any(code.startswith(item) for code in codes):
+                raise ConfigError(f"{label}: unknown rule code or prefix {item!r}")
+            items.append(item)
+    return tuple(items)
+
+
+def parse_torch_version(text: str, label: str) -> tuple[int, int]:
+    match = _VERSION.match(str(text))
+    if not match:
+        raise ConfigError(f"{label}: {text!r} is not a torch version like 2.13")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _target_torch_version(
+    cli_value: str | None, config_value: Any, where: str, root: Path
+) -> tuple[tuple[int, int], str]:
+    if cli_value is not None:
+        return parse_torch_version(cli_value, "--torch-version"), "--torch-version"
+    if config_value is not None:
+        return parse_torch_version(str(config_value), f"{where} torch-version"), "config torch-version"
+    declared = declared_torch_requirement(root)
+    if declared is not None:
+        return declared
+    installed = installed_torch_version()
+    if installed is not None:
+        return installed, "installed torch package"
+    from repro_lint.catalog import load_catalog
+
+    return load_catalog().newest_version, "newest version in the catalog"
+
+
+_REQUIREMENT = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(?P<spec>[^;#]*)", re.IGNORECASE)
+_LOWER_BOUND = re.compile(r"(>=|==|~=|>)\s*(\d+\.\d+)")
+
+
+def declared_torch_requirement(root: Path) -> tuple[tuple[int, int], str] | None:
+    """The lower bound of the project's declared torch requirement."""
+    pyproject = root / "pyproject.toml"
+    candidates: list[tuple[str, str]] = []
+    if pyproject.is_file():
+        try:
+            data = load_toml(pyproject)
+        except ConfigError:
+            data = {}
+        for requirement in data.get("project", {}).get("dependencies", []) or []:
+            if isinstance(requirement, str):
+                candidates.append((requirement, "pyproject.toml [project].dependencies"))
+    for requirements in sorted(root.glob("requirements*.txt")):
+        try:
+            lines = requirements.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        candidates.extend((line, requirements.name) for line in lines)
+    for requirement, source in candidates:
+        match = _REQUIREMENT.match(requirement)
+        if not match or re.match(r"^\s*torch[a-z_-]", requirement, re.IGNORECASE):
+            continue
+        bound = _LOWER_BOUND.search(match.group("spec"))
+        if bound:
+            return parse_torch_version(bound.group(2), source), f"{source} ({requirement.strip()})"
+    return None
+
+
+def installed_torch_version() -> tuple[int, int] | None:
+    """The installed torch's version, from package metadata: torch itself is never imported."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+    match = _VERSION.match(version)
+    return (int(match.group(1)), int(match.group(2))) if match else None

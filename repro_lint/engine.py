@@ -1,0 +1,234 @@
+"""The engine: source text in, findings and fixed text out. No printing, no argument parsing.
+
+A run has two passes. The project pass parses every file once, builds its
+`FileFacts` and reduces it to a summary; the summaries form `ProjectFacts`.
+The rule pass runs every enabled rule over each file's facts, then applies
+fixes, re-linting until nothing changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from repro_lint.config import Settings
+from repro_lint.facts import FileFacts
+from repro_lint.fixes import apply_fixes
+from repro_lint.project import FileSummary, ProjectFacts, module_name_for, summarize
+from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
+from repro_lint.source import SourceError, SourceFile, read_source, write_source
+from repro_lint.suppression import NoqaMap
+
+SYNTAX_ERROR = "RPL001"
+MAX_FIX_ROUNDS = 8
+
+
+@dataclass(frozen=True)
+class FixInfo:
+    applicability: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    name: str
+    message: str
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    severity: str
+    fix: FixInfo | None = None
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.code)
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    original: str | None = None
+    fixed: str | None = None  # new text when fixes changed it
+    fixes_applied: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ParsedFile:
+    path: Path
+    display: str
+    source: SourceFile
+    facts: FileFacts
+
+
+class Engine:
+    def __init__(self, settings: Settings, rule_classes: Sequence[type[Rule]]):
+        self.settings = settings
+        self.rule_classes = {cls.code: cls for cls in rule_classes}
+        self.rules = [cls() for cls in rule_classes if settings.enabled(cls.code)]
+        self.markers = tuple({m for rule in self.rules for m in rule.markers})
+
+    # -- whole runs ------------------------------------------------------
+
+    def run(self, files: Iterable[Path], fix: bool = False, write: bool = False) -> list[FileOutcome]:
+        outcomes: list[FileOutcome] = []
+        parsed: list[ParsedFile] = []
+        for path in files:
+            display = display_path(path)
+            try:
+                source = read_source(path)
+            except SourceError as error:
+                outcomes.append(FileOutcome(display, error=str(error)))
+                continue
+            result = self.parse(source, display)
+            if isinstance(result, Finding):
+                outcomes.append(FileOutcome(display, findings=self._filter([result], path, source.text)))
+            else:
+                parsed.append(result)
+        project = self.project(facts.facts for facts in parsed)
+        for item in parsed:
+            try:
+                outcome = self.lint_parsed(item, project, fix=fix)
+            except Exception as error:  # noqa: BLE001 - one bad file must not end the run
+                outcome = FileOutcome(item.display, error=f"{item.display}: internal error: {type(error).__name__}: {error}")
+            if write and outcome.fixed is not None:
+                try:
+                    write_source(item.source, outcome.fixed.encode(item.source.encoding))
+                except SourceError as error:
+                    outcome.error = str(error)
+            outcomes.append(outcome)
+        outcomes.sort(key=lambda o: o.path)
+        return outcomes
+
+    def project(self, all_facts: Iterable[FileFacts]) -> ProjectFacts:
+        summaries: list[FileSummary] = [summarize(facts) for facts in all_facts]
+        return ProjectFacts(summaries, seed_function_effects(self.settings.seed_functions))
+
+    # -- single files ----------------------------------------------------
+
+    def parse(self, source: SourceFile, display: str) -> ParsedFile | Finding:
+        module_name, is_package = module_name_for(source.path)
+        try:
+            module = cst.parse_module(source.data)
+        except cst.ParserSyntaxError as error:
+            return self._syntax_error(display, error)
+        except RecursionError:
+            return Finding(SYNTAX_ERROR, "syntax-error", "syntax error: nesting too deep to parse",
+                           display, 1, 1, 1, 1, "error")
+        facts = FileFacts(module, module_name, is_package)
+        return ParsedFile(source.path, display, source, facts)
+
+    def lint_parsed(self, item: ParsedFile, project: ProjectFacts, fix: bool) -> FileOutcome:
+        outcome = FileOutcome(item.display, original=item.source.text)
+        facts = item.facts
+        found = self._located(facts, project, item)
+        for _ in range(MAX_FIX_ROUNDS if fix else 0):
+            fixes = [v.fix for v, _ in found if v.fix is not None and self._applies(v.fix)]
+            if not fixes:
+                break
+            new_module, applied = apply_fixes(facts.module, fixes)
+            try:
+                reparsed = cst.parse_module(new_module.code)
+            except cst.ParserSyntaxError as error:
+                outcome.error = f"{item.display}: a fix produced invalid code ({error.message.splitlines()[0]}); file left unchanged"
+                facts = item.facts
+                found = self._located(facts, project, item)
+                outcome.fixes_applied = 0
+                break
+            outcome.fixes_applied += len(applied)
+            facts = FileFacts(reparsed, facts.module_name, facts.is_package)
+            found = self._located(facts, project, item)
+        if facts is not item.facts and facts.module.code != item.source.text:
+            outcome.fixed = facts.module.code
+        outcome.findings = [finding for _, finding in found]
+        return outcome
+
+    # -- internals -------------------------------------------------------
+
+    def _located(
+        self, facts: FileFacts, project: ProjectFacts, item: ParsedFile
+    ) -> list[tuple[Violation, Finding]]:
+        """The file's violations with positions, minus those suppressed or de-selected."""
+        text = facts.module.code
+        context = RuleContext(
+            facts=facts,
+            project=project,
+            torch_version=self.settings.torch_version,
+            seed=self.settings.seed,
+            seed_functions=self.settings.seed_functions,
+        )
+        found = []
+        for rule in self.rules:
+            if not any(marker in text for marker in rule.markers):
+                continue
+            if not self.settings.enabled(rule.code, item.path):
+                continue
+            found.extend((rule, violation) for violation in rule.check(context))
+        if not found:
+            return []
+        # Positions cost a full code generation pass: only files with findings pay it.
+        positions = MetadataWrapper(facts.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        noqa = NoqaMap(text)
+        located: dict[tuple[str, int, int, str], tuple[Violation, Finding]] = {}
+        for rule, violation in found:
+            where = positions[violation.node]
+            if noqa.suppresses(where.start.line, rule.code):
+                continue
+            fix = violation.fix
+            finding = Finding(
+                code=rule.code,
+                name=rule.name,
+                message=violation.message,
+                path=item.display,
+                line=where.start.line,
+                column=where.start.column + 1,
+                end_line=where.end.line,
+                end_column=where.end.column + 1,
+                severity=rule.severity,
+                fix=FixInfo(fix.applicability, fix.message) if fix else None,
+            )
+            located.setdefault((finding.code, finding.line, finding.column, finding.message), (violation, finding))
+        return sorted(located.values(), key=lambda pair: pair[1].sort_key)
+
+    def _applies(self, fix: Fix) -> bool:
+        return fix.applicability == SAFE or self.settings.unsafe_fixes
+
+    def _filter(self, findings: list[Finding], path: Path, text: str) -> list[Finding]:
+        noqa = NoqaMap(text)
+        return sorted(
+            (f for f in findings if self.settings.enabled(f.code, path) and not noqa.suppresses(f.line, f.code)),
+            key=lambda f: f.sort_key,
+        )
+
+    def _syntax_error(self, display: str, error: cst.ParserSyntaxError) -> Finding:
+        line = max(error.raw_line, 1)
+        column = error.raw_column + 1
+        message = error.message.strip().splitlines()[0] if error.message.strip() else "invalid syntax"
+        return Finding(SYNTAX_ERROR, "syntax-error", f"syntax error: {message}",
+                       display, line, column, line, column, "error")
+
+
+def seed_function_effects(names: Sequence[str]) -> dict[str, frozenset[str]]:
+    """Config `seed-functions`: project helpers that seed every global RNG."""
+    every = frozenset({"seed:torch", "seed:random", "seed:numpy"})
+    return {name: every for name in names}
+
+
+def display_path(path: Path) -> str:
+    """The path as given, or relative to the working directory when it is under it."""
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,567 @@
+"""Per-file facts, built in one traversal of the libcst tree.
+
+Rules never walk the tree themselves. They ask a `FileFacts` for the calls,
+assignments, imports, functions and classes it recorded, and resolve names
+through it. Resolution is our own scope model rather than libcst's
+`QualifiedNameProvider`, which costs about seven parses per file.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import libcst as cst
+
+_BUILTINS = frozenset(dir(builtins))
+
+Statement = cst.BaseStatement | cst.BaseSmallStatement
+
+
+@dataclass(eq=False)
+class Scope:
+    """A Python scope: module, class, function, lambda or comprehension."""
+
+    kind: str
+    node: cst.CSTNode
+    parent: Scope | None
+    qualname: str = ""
+    imports: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    locals: set[str] = field(default_factory=set)
+    globals: set[str] = field(default_factory=set)
+    nonlocals: set[str] = field(default_factory=set)
+
+    def bind_import(self, name: str, target: str) -> None:
+        self.imports[name].add(target)
+
+    def bind_local(self, name: str) -> None:
+        self.locals.add(name)
+
+    def binds(self, name: str) -> bool:
+        return name in self.imports or name in self.locals
+
+
+@dataclass(eq=False)
+class CallSite:
+    """One call expression and where it sits."""
+
+    node: cst.Call
+    scope: Scope
+    statement: Statement
+    order: int
+    qualname: str | None
+    method: str | None  # attribute name when the callee is `<expr>.name`
+
+    def keyword(self, name: str) -> cst.Arg | None:
+        return keyword_arg(self.node, name)
+
+    def argument(self, position: int, name: str | None = None) -> cst.Arg | None:
+        return argument(self.node, position, name)
+
+    @property
+    def has_star_kwargs(self) -> bool:
+        return any(arg.star == "**" for arg in self.node.args)
+
+
+@dataclass(eq=False)
+class AssignSite:
+    """One assignment target (`x.y = v`, `a, b = v1, v2` gives one per pair)."""
+
+    node: cst.CSTNode  # the Assign/AnnAssign/AugAssign statement
+    target: cst.BaseExpression
+    value: cst.BaseExpression | None  # None when the value cannot be paired
+    scope: Scope
+    statement: Statement
+    order: int
+    target_qualname: str | None
+
+
+@dataclass(eq=False)
+class FunctionSite:
+    node: cst.FunctionDef
+    scope: Scope  # the function's own scope
+    qualname: str  # dotted path inside the module, e.g. "Net.__init__"
+
+
+@dataclass(eq=False)
+class ClassSite:
+    node: cst.ClassDef
+    scope: Scope  # the class body's scope
+    qualname: str
+    base_qualnames: tuple[str, ...] = ()  # resolved bases; unresolvable ones are left out
+
+
+@dataclass(eq=False)
+class ImportSite:
+    node: cst.Import | cst.ImportFrom
+    statement: Statement
+    scope: Scope
+    order: int
+    modules: tuple[str, ...]  # absolute module names imported (from-imports: the module)
+
+
+class FileFacts:
+    """Everything the rules need to know about one parsed module."""
+
+    def __init__(self, module: cst.Module, module_name: str = "", is_package: bool = False):
+        self.module = module
+        self.module_name = module_name
+        self.is_package = is_package
+        self.calls: list[CallSite] = []
+        self.assignments: list[AssignSite] = []
+        self.functions: list[FunctionSite] = []
+        self.classes: list[ClassSite] = []
+        self.imports: list[ImportSite] = []
+        self.main_block: cst.If | None = None
+        self.module_scope: Scope = Scope("module", module, None)
+        self._calls_by_name: dict[str, list[CallSite]] | None = None
+        _FactsBuilder(self).build()
+        self._resolve()
+
+    # -- queries ---------------------------------------------------------
+
+    def calls_to(self, *qualnames: str) -> list[CallSite]:
+        """Calls whose callee resolves to one of `qualnames`, in source order."""
+        if self._calls_by_name is None:
+            index: dict[str, list[CallSite]] = defaultdict(list)
+            for call in self.calls:
+                if call.qualname:
+                    index[call.qualname].append(call)
+            self._calls_by_name = index
+        found = [c for name in qualnames for c in self._calls_by_name.get(name, ())]
+        return sorted(found, key=lambda c: c.order) if len(qualnames) > 1 else found
+
+    def qualname(self, expr: cst.CSTNode, scope: Scope) -> str | None:
+        """The dotted name `expr` refers to, through imports and aliases.
+
+        `T.backends.cudnn` gives "torch.backends.cudnn" after `import torch as T`;
+        a parameter or local named `torch` gives None; an unbound builtin gives
+        "builtins.<name>".
+        """
+        parts: list[str] = []
+        while isinstance(expr, cst.Attribute):
+            parts.append(expr.attr.value)
+            expr = expr.value
+        if not isinstance(expr, cst.Name):
+            return None
+        base = self.resolve_name(expr.value, scope)
+        if base is None:
+            return None
+        return ".".join([base, *reversed(parts)])
+
+    def resolve_name(self, name: str, scope: Scope) -> str | None:
+        current: Scope | None = scope
+        first = True
+        while current is not None:
+            if name in current.globals:
+                current = self.module_scope
+            # Class bodies are not enclosing scopes for the functions inside them.
+            if current.kind == "class" and not first:
+                current = current.parent
+                continue
+            first = False
+            if current.binds(name):
+                if name in current.locals:
+                    return None
+                targets = current.imports[name]
+                return next(iter(targets)) if len(targets) == 1 else None
+            current = current.parent
+        return f"builtins.{name}" if name in _BUILTINS else None
+
+    def module_alias(self, module: str) -> str | None:
+        """A module-level name bound to `module` itself (`import torch as T` gives "T")."""
+        scope = self.module_scope
+        for name, targets in scope.imports.items():
+            if targets == {module} and name not in scope.locals:
+                return name
+        return None
+
+    def expression_for(self, qualname: str) -> str | None:
+        """Source text that names `qualname` at module level, e.g. "T.manual_seed".
+
+        Uses an existing import of the longest available prefix. None when
+        nothing imported at module level reaches it.
+        """
+        parts = qualname.split(".")
+        for cut in range(len(parts), 0, -1):
+            alias = self.module_alias(".".join(parts[:cut]))
+            if alias is not None:
+                return ".".join([alias, *parts[cut:]])
+        return None
+
+    @property
+    def is_program(self) -> bool:
+        """True for a script: a `__main__` block, or module-level code that does work."""
+        return self.main_block is not None or any(
+            _does_work(stmt) for stmt in self.module.body
+        )
+
+    def top_level_statements(self) -> Sequence[cst.BaseStatement]:
+        return self.module.body
+
+    def first_import_of(self, package: str) -> ImportSite | None:
+        """The first module-level import statement that imports `package` or a submodule."""
+        for site in self.imports:
+            if site.scope is not self.module_scope:
+                continue
+            if any(m == package or m.startswith(package + ".") for m in site.modules):
+                return site
+        return None
+
+    # -- building --------------------------------------------------------
+
+    def _resolve(self) -> None:
+        for call in self.calls:
+            call.qualname = self.qualname(call.node.func, call.scope)
+            func = call.node.func
+            call.method = func.attr.value if isinstance(func, cst.Attribute) else None
+        for site in self.assignments:
+            site.target_qualname = self.qualname(site.target, site.scope)
+        for cls in self.classes:
+            outer = cls.scope.parent or self.module_scope
+            names = (self.qualname(base.value, outer) for base in cls.node.bases)
+            cls.base_qualnames = tuple(name for name in names if name)
+
+
+def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    return None
+
+
+def argument(call: cst.Call, position: int, name: str | None = None) -> cst.Arg | None:
+    """The argument at `position` if passed positionally, else the keyword `name`."""
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if position < len(positional):
+        return positional[position]
+    return keyword_arg(call, name) if name else None
+
+
+def literal_bool(expr: cst.BaseExpression | None) -> bool | None:
+    """The truth value of a literal (`True`, `0`, `"x"`), or None when it is not provable."""
+    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
+        return expr.value == "True"
+    if isinstance(expr, cst.Integer):
+        return int(expr.value.replace("_", ""), 0) != 0
+    if isinstance(expr, cst.Float):
+        return float(expr.value.replace("_", "")) != 0
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        inner = literal_bool(expr.expression)
+        return None if inner is None else not inner
+    return None
+
+
+def string_value(expr: cst.BaseExpression | None) -> str | None:
+    if isinstance(expr, cst.SimpleString):
+        try:
+            value = expr.evaluated_value
+        except Exception:  # noqa: BLE001 - odd prefixes are simply not literals to us
+            return None
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _does_work(stmt: cst.BaseStatement) -> bool:
+    """Module-level code that runs something at import, beyond definitions."""
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return False
+    if isinstance(stmt, cst.If) and _is_main_guard(stmt):
+        return True
+    if isinstance(stmt, cst.Try):
+        return any(_does_work(s) for s in stmt.body.body)
+    if isinstance(stmt, cst.SimpleStatementLine):
+        return any(_small_does_work(s) for s in stmt.body)
+    return isinstance(stmt, (cst.For, cst.While, cst.With, cst.If, cst.Match))
+
+
+def _small_does_work(stmt: cst.BaseSmallStatement) -> bool:
+    if isinstance(stmt, (cst.Import, cst.ImportFrom, cst.Pass, cst.TypeAlias)):
+        return False
+    if isinstance(stmt, cst.Expr):
+        return not isinstance(stmt.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis))
+    if isinstance(stmt, (cst.Assign, cst.AnnAssign)):
+        return stmt.value is not None and _contains_call(stmt.value)
+    return True
+
+
+def _contains_call(expr: cst.CSTNode) -> bool:
+    if isinstance(expr, cst.Call):
+        # TypeVar("T"), NewType(...), namedtuple(...) are definitions, not work.
+        func = expr.func
+        name = func.value if isinstance(func, cst.Name) else getattr(getattr(func, "attr", None), "value", "")
+        if name in {"TypeVar", "NewType", "namedtuple", "ParamSpec", "TypeVarTuple", "field", "getLogger"}:
+            return False
+        return True
+    return any(_contains_call(child) for child in expr.children)
+
+
+def _is_main_guard(node: cst.If) -> bool:
+    test = node.test
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return False
+    left, right = test.left, test.comparisons[0].comparator
+    if not isinstance(test.comparisons[0].operator, cst.Equal):
+        return False
+    names = {getattr(left, "value", None), getattr(right, "value", None)}
+    strings = {string_value(left), string_value(right)}
+    return "__name__" in names and "__main__" in strings
+
+
+def _absolute_module(module: str, level: int, current: str, is_package: bool) -> str | None:
+    """Resolve `from ..x import y` against the current module's dotted name."""
+    if level == 0:
+        return module
+    if not current:
+        return None
+    parts = current.split(".")
+    if not is_package:
+        parts = parts[:-1]
+    if level - 1 > len(parts):
+        return None
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join([*base, module] if module else base) or None
+
+
+def _dotted(expr: cst.BaseExpression) -> str:
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        return f"{_dotted(expr.value)}.{expr.attr.value}"
+    return ""
+
+
+class _FactsBuilder(cst.CSTVisitor):
+    """One pass over the module: scopes, bindings, calls, assignments, definitions."""
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+        self.scope = facts.module_scope
+        self.statements: list[Statement] = []
+        self.order = 0
+
+    def build(self) -> None:
+        self.facts.module.visit(self)
+
+    def _next(self) -> int:
+        self.order += 1
+        return self.order
+
+    def _push(self, kind: str, node: cst.CSTNode, name: str = "") -> Scope:
+        qual = f"{self.scope.qualname}.{name}".lstrip(".") if name else self.scope.qualname
+        self.scope = Scope(kind, node, self.scope, qualname=qual)
+        return self.scope
+
+    def _pop(self) -> None:
+        assert self.scope.parent is not None
+        self.scope = self.scope.parent
+
+    # statements ---------------------------------------------------------
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.statements.append(node)
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
+        self.statements.pop()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseCompoundStatement):
+            self.statements.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        if isinstance(original_node, cst.BaseCompoundStatement):
+            self.statements.pop()
+
+    def visit_If(self, node: cst.If) -> None:
+        if self.scope.kind == "module" and self.facts.main_block is None and _is_main_guard(node):
+            self.facts.main_block = node
+
+    # scopes and bindings -----------------------------------------------
+
+    def _bind_definition(self, name: str) -> None:
+        # A def or class resolves like an import of "<module>.<path>", so that
+        # calls to project functions get a name the project pass can look up.
+        path = f"{self.scope.qualname}.{name}".lstrip(".")
+        module = self.facts.module_name
+        self._binding_scope(name).bind_import(name, f"{module}.{path}" if module else path)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self._bind_definition(node.name.value)
+        for decorator in node.decorators:
+            decorator.visit(self)
+        for default in _parameter_defaults(node.params):
+            default.visit(self)
+        scope = self._push("function", node, node.name.value)
+        for param in _parameter_names(node.params):
+            scope.bind_local(param)
+        self.facts.functions.append(FunctionSite(node, scope, scope.qualname))
+        node.body.visit(self)
+        self._pop()
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        for default in _parameter_defaults(node.params):
+            default.visit(self)
+        scope = self._push("lambda", node)
+        for param in _parameter_names(node.params):
+            scope.bind_local(param)
+        node.body.visit(self)
+        self._pop()
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self._bind_definition(node.name.value)
+        for decorator in node.decorators:
+            decorator.visit(self)
+        for base in [*node.bases, *node.keywords]:
+            base.visit(self)
+        scope = self._push("class", node, node.name.value)
+        self.facts.classes.append(ClassSite(node, scope, scope.qualname))
+        node.body.visit(self)
+        self._pop()
+        return False
+
+    def _visit_comprehension(self, node: cst.CSTNode) -> bool:
+        self._push("comprehension", node)
+        for child in node.children:
+            child.visit(self)
+        self._pop()
+        return False
+
+    def visit_ListComp(self, node: cst.ListComp) -> bool:
+        return self._visit_comprehension(node)
+
+    def visit_SetComp(self, node: cst.SetComp) -> bool:
+        return self._visit_comprehension(node)
+
+    def visit_DictComp(self, node: cst.DictComp) -> bool:
+        return self._visit_comprehension(node)
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
+        return self._visit_comprehension(node)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._bind_target(node.target)
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.scope.globals.update(n.name.value for n in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.scope.nonlocals.update(n.name.value for n in node.names)
+
+    def _binding_scope(self, name: str) -> Scope:
+        return self.facts.module_scope if name in self.scope.globals else self.scope
+
+    def _bind_target(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self._binding_scope(target.value).bind_local(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind_target(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value)
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        modules = []
+        for alias in node.names:
+            full = _dotted(alias.name)
+            modules.append(full)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._binding_scope(alias.asname.name.value).bind_import(alias.asname.name.value, full)
+            else:
+                top = full.split(".")[0]
+                self._binding_scope(top).bind_import(top, top)
+        self._record_import(node, modules)
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        level = len(node.relative)
+        module = _dotted(node.module) if node.module is not None else ""
+        absolute = _absolute_module(module, level, self.facts.module_name, self.facts.is_package)
+        if absolute is None:
+            absolute = "." * level + module
+        self._record_import(node, [absolute])
+        if isinstance(node.names, cst.ImportStar):
+            return False
+        for alias in node.names:
+            name = _dotted(alias.name)
+            bound = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                bound = alias.asname.name.value
+            self._binding_scope(bound).bind_import(bound, f"{absolute}.{name}")
+        return False
+
+    def _record_import(self, node: cst.Import | cst.ImportFrom, modules: list[str]) -> None:
+        statement = self.statements[-1] if self.statements else node
+        self.facts.imports.append(ImportSite(node, statement, self.scope, self._next(), tuple(modules)))
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        # `with x as y` / `except E as y`; imports never reach here (their visit returns False).
+        self._bind_target(node.name)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._bind_target(node.target)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        scope = self.scope
+        while scope.kind == "comprehension" and scope.parent is not None:
+            scope = scope.parent
+        if isinstance(node.target, cst.Name):
+            scope.bind_local(node.target.value)
+
+    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+        if node.name is not None:
+            self._bind_target(node.name)
+
+    # calls and assignments ---------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        statement = self.statements[-1] if self.statements else node
+        self.facts.calls.append(CallSite(node, self.scope, statement, self._next(), None, None))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._record_assignment(node, target.target, node.value)
+            self._bind_target(target.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._record_assignment(node, node.target, node.value)
+        self._bind_target(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._record_assignment(node, node.target, None)
+        self._bind_target(node.target)
+
+    def _record_assignment(
+        self, node: cst.CSTNode, target: cst.BaseExpression, value: cst.BaseExpression | None
+    ) -> None:
+        statement = self.statements[-1] if self.statements else node
+        pairs: list[tuple[cst.BaseExpression, cst.BaseExpression | None]] = [(target, value)]
+        if isinstance(target, (cst.Tuple, cst.List)):
+            values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
+            if values is not None and len(values) == len(target.elements):
+                pairs = [(t.value, v.value) for t, v in zip(target.elements, values)]
+            else:
+                pairs = [(t.value, None) for t in target.elements]
+        for single_target, single_value in pairs:
+            self.facts.assignments.append(
+                AssignSite(node, single_target, single_value, self.scope, statement, self._next(), None)
+            )
+
+
+def _parameter_names(params: cst.Parameters) -> Iterator[str]:
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        yield param.name.value
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            yield star.name.value
+
+
+def _parameter_defaults(params: cst.Parameters) -> Iterator[cst.BaseExpression]:
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        if param.default is not None:
+            yield param.default

@@ -1,0 +1,168 @@
+"""Project-wide facts, from one pass over every linted file.
+
+Each file is reduced to a `FileSummary`: its functions, the effects each has
+directly (see `repro_lint.rules.effects`), the project functions each calls,
+and the module's re-exports. `ProjectFacts` joins them, so a rule can ask
+what a call does, following helpers across files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro_lint.facts import CallSite, FileFacts, Scope
+from repro_lint.rules.effects import assignment_effects, call_effects
+
+
+@dataclass(frozen=True)
+class FunctionSummary:
+    effects: frozenset[str]
+    callees: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    module_name: str
+    functions: dict[str, FunctionSummary]  # keyed by "<module>.<path>"
+    classes: frozenset[str]
+    aliases: dict[str, str]  # module-level imported names, for re-exports
+    imported_modules: frozenset[str]
+
+
+def module_name_for(path: Path) -> tuple[str, bool]:
+    """The dotted module name Python would import `path` as, and whether it is a package.
+
+    Walks up while the folder is a package (has `__init__.py`).
+    """
+    path = path.resolve()
+    is_package = path.name == "__init__.py"
+    parts = [] if is_package else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        parts.append(folder.name)
+        folder = folder.parent
+    return ".".join(reversed(parts)), is_package
+
+
+def _function_of(scope: Scope, facts: FileFacts) -> str | None:
+    while scope is not None and scope.kind not in ("function", "module"):
+        scope = scope.parent  # type: ignore[assignment]
+    if scope is None or scope.kind == "module":
+        return None
+    return f"{facts.module_name}.{scope.qualname}" if facts.module_name else scope.qualname
+
+
+def summarize(facts: FileFacts) -> FileSummary:
+    effects: dict[str, set[str]] = {}
+    callees: dict[str, list[str]] = {}
+    for function in facts.functions:
+        key = _function_of(function.scope, facts)
+        assert key is not None
+        effects[key] = set()
+        callees[key] = []
+    for call in facts.calls:
+        owner = _function_of(call.scope, facts)
+        if owner is None:
+            continue
+        effects[owner] |= call_effects(call, facts)
+        if call.qualname:
+            callees[owner].append(call.qualname)
+    for site in facts.assignments:
+        owner = _function_of(site.scope, facts)
+        if owner is not None:
+            effects[owner] |= assignment_effects(site, facts)
+    module_scope = facts.module_scope
+    aliases = {
+        name: next(iter(targets))
+        for name, targets in module_scope.imports.items()
+        if len(targets) == 1 and name not in module_scope.locals
+    }
+    prefix = f"{facts.module_name}." if facts.module_name else ""
+    return FileSummary(
+        module_name=facts.module_name,
+        functions={k: FunctionSummary(frozenset(effects[k]), tuple(callees[k])) for k in effects},
+        classes=frozenset(prefix + c.qualname for c in facts.classes),
+        aliases=aliases,
+        imported_modules=frozenset(m for site in facts.imports for m in site.modules),
+    )
+
+
+@dataclass
+class ProjectFacts:
+    """Joined summaries of all files in the run."""
+
+    summaries: list[FileSummary] = field(default_factory=list)
+    extra_effects: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._functions: dict[str, FunctionSummary] = {}
+        self._classes: set[str] = set()
+        self._aliases: dict[str, str] = {}
+        self._modules: set[str] = set()
+        for summary in self.summaries:
+            self._functions.update(summary.functions)
+            self._classes |= summary.classes
+            self._modules.add(summary.module_name)
+            for name, target in summary.aliases.items():
+                self._aliases[f"{summary.module_name}.{name}"] = target
+        self._closure: dict[str, frozenset[str]] = {}
+
+    @property
+    def imported_modules(self) -> frozenset[str]:
+        return frozenset(m for s in self.summaries for m in s.imported_modules)
+
+    def canonical(self, qualname: str) -> str:
+        """Follow re-exports: `utils.set_seed` -> `utils.seeding.set_seed`."""
+        seen = set()
+        while qualname in self._aliases and qualname not in seen:
+            seen.add(qualname)
+            qualname = self._aliases[qualname]
+        if qualname not in self._functions and "." in qualname:
+            head, _, tail = qualname.rpartition(".")
+            resolved_head = self.canonical(head) if head in self._aliases else head
+            if resolved_head != head:
+                return self.canonical(f"{resolved_head}.{tail}")
+        return qualname
+
+    def is_project_function(self, qualname: str) -> bool:
+        return self.canonical(qualname) in self._functions
+
+    def is_project_class(self, qualname: str) -> bool:
+        return self.canonical(qualname) in self._classes
+
+    def effects_of(self, qualname: str) -> frozenset[str]:
+        """Effects of calling `qualname`, following project calls transitively.
+
+        Calling a project class runs its `__init__`.
+        """
+        name = self.canonical(qualname)
+        if name in self.extra_effects:
+            return self.extra_effects[name]
+        if name in self._classes:
+            name = f"{name}.__init__"
+        if name not in self._functions:
+            return frozenset()
+        if name in self._closure:
+            return self._closure[name]
+        self._closure[name] = frozenset()  # breaks recursion cycles
+        summary = self._functions[name]
+        result = set(summary.effects)
+        for callee in summary.callees:
+            result |= self.effects_of(callee)
+        self._closure[name] = frozenset(result)
+        return self._closure[name]
+
+    def call_effects(self, call: CallSite, facts: FileFacts) -> frozenset[str]:
+        """What this call does: its own effect plus its callee's, if the callee is ours."""
+        direct = call_effects(call, facts)
+        return direct | self.effects_of(call.qualname) if call.qualname else direct
+
+    def file_effects(self, facts: FileFacts) -> frozenset[str]:
+        """Everything a file's code can do, with the project functions it calls."""
+        result: set[str] = set()
+        for call in facts.calls:
+            result |= self.call_effects(call, facts)
+        for site in facts.assignments:
+            result |= assignment_effects(site, facts)
+        return frozenset(result)

@@ -1,0 +1,28 @@
+"""Output formats. Each reporter turns sorted findings into text; none of them lint."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+if TYPE_CHECKING:
+    from repro_lint.engine import Finding
+    from repro_lint.rule import Rule
+
+FORMATS = ("text", "json", "sarif", "github")
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    rules: Sequence[type[Rule]]
+    unsafe_fixes: bool
+    statistics: bool = False
+
+
+Reporter = Callable[["Sequence[Finding]", ReportContext], str]
+
+
+def reporter(name: str) -> Reporter:
+    module = importlib.import_module(f"{__name__}.{name}_format")
+    return module.render

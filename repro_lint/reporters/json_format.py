@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Sequence
+
+from repro_lint.engine import Finding
+from repro_lint.reporters import ReportContext
+
+
+def finding_dict(finding: Finding) -> dict[str, object]:
+    data = asdict(finding)
+    return data
+
+
+def render(findings: Sequence[Finding], context: ReportContext) -> str:
+    return json.dumps([finding_dict(f) for f in findings], indent=2) + "\n"

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from repro_lint.engine import Finding
+from repro_lint.reporters import ReportContext
+
+
+def fixable(finding: Finding, unsafe_fixes: bool) -> bool:
+    return finding.fix is not None and (finding.fix.applicability == "safe" or unsafe_fixes)
+
+
+def render(findings: Sequence[Finding], context: ReportContext) -> str:
+    lines = []
+    for f in findings:
+        marker = " [*]" if fixable(f, context.unsafe_fixes) else ""
+        lines.append(f"{f.path}:{f.line}:{f.column}: {f.code}{marker} {f.message}")
+    if context.statistics and findings:
+        lines.append("")
+        lines.extend(statistics(findings, context))
+    lines.append(summary(findings, context.unsafe_fixes))
+    return "\n".join(lines) + "\n"
+
+
+def statistics(findings: Sequence[Finding], context: ReportContext) -> list[str]:
+    counts = Counter(f.code for f in findings)
+    names = {f.code: f.name for f in findings}
+    fixable_codes = {f.code for f in findings if fixable(f, context.unsafe_fixes)}
+    width = len(str(max(counts.values())))
+    return [
+        f"{count:>{width}}  {code}  {'[*]' if code in fixable_codes else '[ ]'}  {names[code]}"
+        for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def summary(findings: Sequence[Finding], unsafe_fixes: bool) -> str:
+    if not findings:
+        return "All checks passed."
+    noun = "finding" if len(findings) == 1 else "findings"
+    safe = sum(1 for f in findings if f.fix and f.fix.applicability == "safe")
+    unsafe = sum(1 for f in findings if f.fix and f.fix.applicability == "unsafe")
+    if unsafe_fixes:
+        return f"Found {len(findings)} {noun} ({safe + unsafe} fixable with --fix --unsafe-fixes)."
+    hidden = f"; {unsafe} more with --unsafe-fixes" if unsafe else ""
+    return f"Found {len(findings)} {noun} ({safe} fixable with --fix{hidden})."

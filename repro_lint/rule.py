@@ -1,0 +1,127 @@
+"""What a rule is: a class with a code, a name, a summary, its documentation and a `check`.
+
+Rules observe; the engine acts. A rule yields `Violation`s, each pointing at a
+CST node and optionally carrying a `Fix`. Rules never print, write files or
+read configuration: what they may depend on arrives in `RuleContext`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Iterator
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from repro_lint.facts import FileFacts
+    from repro_lint.project import ProjectFacts
+
+SAFE = "safe"
+UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True, eq=False)
+class Replace:
+    """Replace `node` by `replacement`; nodes are matched by identity."""
+
+    node: cst.CSTNode
+    replacement: cst.CSTNode
+
+
+@dataclass(frozen=True, eq=False)
+class Insert:
+    """Insert statements (source text) before or after `anchor`, a statement in a block."""
+
+    anchor: cst.BaseStatement
+    code: str
+    after: bool = False
+
+
+@dataclass(frozen=True)
+class AddImport:
+    """Ensure `import <module>` (or `import <module> as <alias>`) at the top of the module."""
+
+    module: str
+    alias: str | None = None
+
+
+Edit = Replace | Insert | AddImport
+
+
+@dataclass(frozen=True)
+class Fix:
+    applicability: str  # SAFE or UNSAFE
+    message: str
+    edits: tuple[Edit, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Violation:
+    node: cst.CSTNode
+    message: str
+    fix: Fix | None = None
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may know about the file and the run."""
+
+    facts: FileFacts
+    project: ProjectFacts
+    torch_version: tuple[int, int]
+    seed: int
+    seed_functions: tuple[str, ...] = ()
+    options: dict[str, object] = field(default_factory=dict)
+
+
+DOC_SECTIONS = ("What it does", "Why it matters", "Example", "Use instead", "Fix safety")
+_CODE_PATTERN = re.compile(r"^RPL\d{3}$")
+_NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
+
+
+class Rule:
+    """Base class. Subclasses set the class attributes and implement `check`."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    fix_applicability: ClassVar[str | None] = None  # best applicability its fixes have
+    severity: ClassVar[str] = "warning"
+    # A file containing none of these substrings cannot trigger the rule.
+    markers: ClassVar[tuple[str, ...]] = ("torch",)
+
+    def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        raise NotImplementedError
+
+    @classmethod
+    def documentation(cls) -> str:
+        return _dedent_doc(cls.__doc__ or "")
+
+    @classmethod
+    def doc_section(cls, title: str) -> str:
+        """The text under `title` in the rule's docstring ('' when absent)."""
+        doc = cls.documentation()
+        match = re.search(rf"^{re.escape(title)}:?\s*\n(.*?)(?=^[A-Z][A-Za-z ]+:\s*$|\Z)", doc, re.M | re.S)
+        return match.group(1).strip("\n") if match else ""
+
+    @classmethod
+    def validate_definition(cls) -> None:
+        if not _CODE_PATTERN.match(cls.code):
+            raise ValueError(f"{cls.__name__}: code {cls.code!r} must look like RPL123")
+        if not _NAME_PATTERN.match(cls.name):
+            raise ValueError(f"{cls.__name__}: name {cls.name!r} must be kebab-case")
+
+
+def _dedent_doc(doc: str) -> str:
+    import inspect
+
+    return inspect.cleandoc(doc)
+
+
+def code_blocks(section: str) -> str:
+    """The indented code inside a docstring section, dedented."""
+    import textwrap
+
+    lines = [line for line in section.splitlines()]
+    return textwrap.dedent("\n".join(lines)).strip("\n") + "\n"

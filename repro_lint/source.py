@@ -1,0 +1,101 @@
+"""Reading and writing source files without ever losing one.
+
+Files are read as bytes and decoded as PEP 263 says (BOM, coding cookie).
+libcst keeps the encoding, line endings and trailing newline, so writing
+`module.bytes` back round-trips. Writes are atomic: temp file, then rename.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SourceError(Exception):
+    """A file that cannot be read, decoded or written. The message is one line."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    data: bytes
+    text: str
+    encoding: str
+    mtime_ns: int
+
+
+def read_source(path: Path) -> SourceFile:
+    try:
+        with open(path, "rb") as handle:
+            stat_result = os.fstat(handle.fileno())
+            data = handle.read()
+    except IsADirectoryError:
+        raise SourceError(f"{path}: is a directory") from None
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such file") from None
+    except PermissionError:
+        raise SourceError(f"{path}: permission denied") from None
+    except OSError as error:
+        raise SourceError(f"{path}: cannot read: {error.strerror or error}") from None
+    text, encoding = decode_source(data, path)
+    return SourceFile(path, data, text, encoding, stat_result.st_mtime_ns)
+
+
+def decode_source(data: bytes, path: Path | str = "<source>") -> tuple[str, str]:
+    if b"\x00" in data:
+        raise SourceError(f"{path}: binary file (contains NUL bytes)")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        raise SourceError(f"{path}: {error.msg}") from None
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError as error:
+        raise SourceError(
+            f"{path}: cannot decode as {encoding} at byte {error.start}; add a coding cookie (PEP 263)"
+        ) from None
+    except LookupError:
+        raise SourceError(f"{path}: unknown source encoding {encoding!r}") from None
+
+
+def write_source(source: SourceFile, new_data: bytes) -> None:
+    """Replace the file's content atomically, keeping its permissions.
+
+    Refuses when the file changed since it was read, or is read-only.
+    """
+    path = source.path
+    try:
+        current = os.stat(path)
+    except OSError as error:
+        raise SourceError(f"{path}: cannot write: {error.strerror or error}") from None
+    if current.st_mtime_ns != source.mtime_ns or _read_bytes(path) != source.data:
+        raise SourceError(f"{path}: changed on disk while being fixed; not overwritten")
+    if not os.access(path, os.W_OK):
+        raise SourceError(f"{path}: read-only; fix not written")
+    directory = path.parent
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".repro-lint.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(new_data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, stat.S_IMODE(current.st_mode))
+        os.replace(temp_name, path)
+    except BaseException as error:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        if isinstance(error, OSError):
+            raise SourceError(f"{path}: cannot write: {error.strerror or error}") from None
+        raise
+
+
+def _read_bytes(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from repro_lint.catalog import load_catalog
+from repro_lint.facts import literal_bool
+from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
+
+from ._workspace import WORKSPACE_ENV, set_workspace_fix
+
+
+class CublasWorkspaceUnset(Rule):
+    """
+    What it does:
+        Flags `torch.use_deterministic_algorithms(True)` in a program that never sets the
+        `CUBLAS_WORKSPACE_CONFIG` environment variable, for target torch versions that
+        still need it (before about 2.10).
+
+    Why it matters:
+        On CUDA 10.2 and later, cuBLAS picks nondeterministic reduction strategies unless
+        the workspace size is fixed. Under deterministic mode those torch versions raise a
+        RuntimeError from `mm`, `mv` and `bmm` instead, often hours into a run. The
+        variable has to be set before CUDA is initialised, so the top of the program is
+        the place.
+
+    Example:
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+    Use instead:
+        import os
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+    Fix safety:
+        Safe: `os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")` is inserted
+        before the first `import torch`, adding `import os` where needed. A value the
+        user already exported wins over the default.
+    """
+
+    code = "RPL203"
+    name = "cublas-workspace-unset"
+    summary = "Deterministic mode without CUBLAS_WORKSPACE_CONFIG raises in cuBLAS on older torch"
+    fix_applicability = SAFE
+    markers = ("use_deterministic_algorithms",)
+
+    def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        if not load_catalog().cublas_workspace_required(ctx.torch_version):
+            return
+        if f"env:{WORKSPACE_ENV}" in ctx.project.file_effects(ctx.facts):
+            return
+        version = ".".join(map(str, ctx.torch_version))
+        for call in ctx.facts.calls_to("torch.use_deterministic_algorithms"):
+            mode = call.argument(0, "mode")
+            if mode is not None and literal_bool(mode.value) is True:
+                yield Violation(
+                    call.node,
+                    f"deterministic mode without `{WORKSPACE_ENV}`: cuBLAS ops raise on torch {version}; "
+                    f"set it to \":4096:8\" before importing torch",
+                    Fix(SAFE, f"Set `{WORKSPACE_ENV}` before the first torch import", set_workspace_fix(ctx.facts)),
+                )

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
+from ._flags import flag_settings
+
+
+class CudnnBenchmarkEnabled(Rule):
+    """
+    What it does:
+        Flags `torch.backends.cudnn.benchmark = True`, in every alias form, and the same
+        setting made through `setattr(...)` or `torch.backends.cudnn.flags(benchmark=True)`.
+
+    Why it matters:
+        With benchmarking on, cuDNN times several convolution algorithms on the first
+        call and keeps the fastest. Timings vary from run to run, so different runs can
+        pick different algorithms and produce different numbers, even with every seed set.
+
+    Example:
+        import torch
+
+        torch.backends.cudnn.benchmark = True
+
+    Use instead:
+        import torch
+
+        torch.backends.cudnn.benchmark = False
+
+    Fix safety:
+        Safe: `True` becomes `False`. The program computes the same thing, with a fixed
+        algorithm choice; it may run slower.
+    """
+
+    code = "RPL201"
+    name = "cudnn-benchmark-enabled"
+    summary = "cuDNN benchmark mode picks convolution algorithms by timing, which varies between runs"
+    fix_applicability = SAFE
+    markers = ("benchmark",)
+
+    def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        for setting in flag_settings(ctx.facts, "benchmark"):
+            if setting.value is True:
+                yield Violation(
+                    setting.node,
+                    "`torch.backends.cudnn.benchmark` is enabled: cuDNN may choose different algorithms on each run",
+                    Fix(SAFE, "Set `torch.backends.cudnn.benchmark` to False",
+                        (Replace(setting.value_node, cst.Name("False")),)),
+                )
