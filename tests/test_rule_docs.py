@@ -1,0 +1,48 @@
+"""Every rule documents itself, and its documented examples behave as documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from repro_lint.config import Overrides, load_settings
+from repro_lint.engine import Engine
+from repro_lint.rule import DOC_SECTIONS, code_blocks
+from repro_lint.rules import all_rules
+
+RULES = all_rules()
+# Version-dependent rules must trigger under one of these and stay quiet under all.
+VERSIONS = ("2.13", "1.13")
+
+
+def codes_found(rule, source: str, folder: Path) -> set[str]:
+    found = set()
+    for version in VERSIONS:
+        path = folder / "example.py"
+        path.write_text(source, encoding="utf-8")
+        settings = load_settings(folder, (r.code for r in RULES), Overrides(select=[rule.code], torch_version=version))
+        for outcome in Engine(settings, RULES).run([path]):
+            assert outcome.error is None, outcome.error
+            found |= {f.code for f in outcome.findings}
+    return found
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.code for r in RULES])
+def test_docstring_has_every_section(rule) -> None:
+    for section in DOC_SECTIONS:
+        assert rule.doc_section(section).strip(), f"{rule.code} docstring lacks '{section}:'"
+    assert rule.summary and not rule.summary.endswith(".")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.code for r in RULES])
+def test_example_triggers_and_use_instead_does_not(rule, tmp_path: Path) -> None:
+    example = code_blocks(rule.doc_section("Example"))
+    use_instead = code_blocks(rule.doc_section("Use instead"))
+    assert rule.code in codes_found(rule, example, tmp_path), f"{rule.code}: its Example does not trigger it"
+    assert rule.code not in codes_found(rule, use_instead, tmp_path), f"{rule.code}: its Use instead triggers it"
+
+
+def test_codes_and_names_are_unique() -> None:
+    assert len({r.code for r in RULES}) == len(RULES)
+    assert len({r.name for r in RULES}) == len(RULES)
