@@ -144,8 +144,8 @@ def _print_diff(outcomes, had_errors: bool) -> int:
         diff = difflib.unified_diff(
             outcome.original.splitlines(keepends=True),
             outcome.fixed.splitlines(keepends=True),
-            fromfile=f"a/{outcome.path}",
-            tofile=f"b/{outcome.path}",
+            fromfile=outcome.path if outcome.path.startswith("/") else f"a/{outcome.path}",
+            tofile=outcome.path if outcome.path.startswith("/") else f"b/{outcome.path}",
         )
         for line in diff:
             sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
