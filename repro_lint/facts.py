@@ -170,6 +170,22 @@ class FileFacts:
             current = current.parent
         return f"builtins.{name}" if name in _BUILTINS else None
 
+    def binding_scope(self, name: str, scope: Scope) -> Scope | None:
+        """The scope whose binding of `name` a use in `scope` sees; None when nothing binds it."""
+        current: Scope | None = scope
+        first = True
+        while current is not None:
+            if name in current.globals:
+                current = self.module_scope
+            if current.kind == "class" and not first:
+                current = current.parent
+                continue
+            first = False
+            if current.binds(name):
+                return current
+            current = current.parent
+        return None
+
     def module_alias(self, module: str) -> str | None:
         """A module-level name bound to `module` itself (`import torch as T` gives "T")."""
         scope = self.module_scope
