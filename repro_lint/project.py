@@ -28,6 +28,8 @@ class FileSummary:
     classes: frozenset[str]
     aliases: dict[str, str]  # module-level imported names, for re-exports
     imported_modules: frozenset[str]
+    module_effects: frozenset[str] = frozenset()  # what the module's own top-level code does
+    module_callees: tuple[str, ...] = ()  # what its top-level code calls
 
 
 def module_name_for(path: Path) -> tuple[str, bool]:
@@ -61,9 +63,14 @@ def summarize(facts: FileFacts) -> FileSummary:
         assert key is not None
         effects[key] = set()
         callees[key] = []
+    module_effects: set[str] = set()
+    module_callees: list[str] = []
     for call in facts.calls:
         owner = _function_of(call.scope, facts)
         if owner is None:
+            module_effects |= call_effects(call, facts)
+            if call.qualname:
+                module_callees.append(call.qualname)
             continue
         effects[owner] |= call_effects(call, facts)
         if call.qualname:
@@ -72,6 +79,8 @@ def summarize(facts: FileFacts) -> FileSummary:
         owner = _function_of(site.scope, facts)
         if owner is not None:
             effects[owner] |= assignment_effects(site, facts)
+        else:
+            module_effects |= assignment_effects(site, facts)
     module_scope = facts.module_scope
     aliases = {
         name: next(iter(targets))
@@ -85,6 +94,8 @@ def summarize(facts: FileFacts) -> FileSummary:
         classes=frozenset(prefix + c.qualname for c in facts.classes),
         aliases=aliases,
         imported_modules=frozenset(m for site in facts.imports for m in site.modules),
+        module_effects=frozenset(module_effects),
+        module_callees=tuple(module_callees),
     )
 
 
@@ -157,6 +168,19 @@ class ProjectFacts:
         """What this call does: its own effect plus its callee's, if the callee is ours."""
         direct = call_effects(call, facts)
         return direct | self.effects_of(call.qualname) if call.qualname else direct
+
+    def program_effects(self) -> frozenset[str]:
+        """Everything the linted files' top-level code does, following the project calls it makes.
+
+        A library module is linted with the program that imports it: "the program turns
+        deterministic mode on" holds when any entry point, or a helper it calls, does.
+        """
+        result: set[str] = set()
+        for summary in self.summaries:
+            result |= summary.module_effects
+            for callee in summary.module_callees:
+                result |= self.effects_of(callee)
+        return frozenset(result)
 
     def file_effects(self, facts: FileFacts) -> frozenset[str]:
         """Everything a file's code can do, with the project functions it calls."""
