@@ -16,12 +16,14 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from repro_lint.config import Settings
+from repro_lint.document import locate_findings, read_document, write_document
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import apply_fixes
 from repro_lint.project import FileSummary, ProjectFacts, module_name_for, summarize
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
-from repro_lint.source import SourceError, SourceFile, read_source, write_source
+from repro_lint.source import SourceError, SourceFile
 from repro_lint.suppression import NoqaMap
+from repro_lint.text_edits import TextEdit, fix_text_edits
 
 SYNTAX_ERROR = "RPL001"
 MAX_FIX_ROUNDS = 8
@@ -31,6 +33,7 @@ MAX_FIX_ROUNDS = 8
 class FixInfo:
     applicability: str
     message: str
+    edits: tuple[TextEdit, ...] = ()  # only with Engine(describe_fix_edits=True)
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,11 @@ class Finding:
     end_column: int
     severity: str
     fix: FixInfo | None = None
+    cell: int | None = None  # in a notebook: the 1-based cell number, and `line` counts within the cell
 
     @property
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.code)
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.cell or 0, self.line, self.column, self.code)
 
 
 @dataclass
@@ -72,27 +76,43 @@ class ParsedFile:
 
 
 class Engine:
-    def __init__(self, settings: Settings, rule_classes: Sequence[type[Rule]]):
+    def __init__(
+        self,
+        settings: Settings,
+        rule_classes: Sequence[type[Rule]],
+        *,
+        apply_noqa: bool = True,
+        describe_fix_edits: bool = False,
+    ):
         self.settings = settings
+        # flake8 applies `# noqa` itself (and can be told not to); the plugin turns ours off.
+        self.apply_noqa = apply_noqa
+        # Fixes as text replacements cost a code generation each: only reports that show them ask.
+        self.describe_fix_edits = describe_fix_edits
         self.rule_classes = {cls.code: cls for cls in rule_classes}
         self.rules = [cls() for cls in rule_classes if settings.enabled(cls.code)]
         self.markers = tuple({m for rule in self.rules for m in rule.markers})
 
     # -- whole runs ------------------------------------------------------
 
-    def run(self, files: Iterable[Path], fix: bool = False, write: bool = False) -> list[FileOutcome]:
+    def run(
+        self, files: Iterable[Path | SourceFile], fix: bool = False, write: bool = False
+    ) -> list[FileOutcome]:
+        """Lint `files`: paths to read, or sources already read (stdin, from `read_document`)."""
         outcomes: list[FileOutcome] = []
         parsed: list[ParsedFile] = []
-        for path in files:
+        for entry in files:
+            path = entry.path if isinstance(entry, SourceFile) else entry
             display = display_path(path)
             try:
-                source = read_source(path)
+                source = entry if isinstance(entry, SourceFile) else read_document(path)
             except SourceError as error:
                 outcomes.append(FileOutcome(display, error=str(error)))
                 continue
             result = self.parse(source, display)
             if isinstance(result, Finding):
-                outcomes.append(FileOutcome(display, findings=self._filter([result], path, source.text)))
+                findings = self._filter([result], path, source.text)
+                outcomes.append(FileOutcome(display, findings=locate_findings(source, findings)))
             else:
                 parsed.append(result)
         project = self.project(facts.facts for facts in parsed)
@@ -101,9 +121,10 @@ class Engine:
                 outcome = self.lint_parsed(item, project, fix=fix)
             except Exception as error:  # noqa: BLE001 - one bad file must not end the run
                 outcome = FileOutcome(item.display, error=f"{item.display}: internal error: {type(error).__name__}: {error}")
+            outcome.findings = locate_findings(item.source, outcome.findings)
             if write and outcome.fixed is not None:
                 try:
-                    write_source(item.source, outcome.fixed.encode(item.source.encoding))
+                    write_document(item.source, outcome.fixed)
                 except SourceError as error:
                     outcome.error = str(error)
             outcomes.append(outcome)
@@ -178,7 +199,7 @@ class Engine:
             return []
         # Positions cost a full code generation pass: only files with findings pay it.
         positions = MetadataWrapper(facts.module, unsafe_skip_copy=True).resolve(PositionProvider)
-        noqa = NoqaMap(text)
+        noqa = NoqaMap(text if self.apply_noqa else "")
         located: dict[tuple[str, int, int, str], tuple[Violation, Finding]] = {}
         for rule, violation in found:
             where = positions[violation.node]
@@ -195,16 +216,20 @@ class Engine:
                 end_line=where.end.line,
                 end_column=where.end.column + 1,
                 severity=rule.severity,
-                fix=FixInfo(fix.applicability, fix.message) if fix else None,
+                fix=self._fix_info(facts.module, fix) if fix else None,
             )
             located.setdefault((finding.code, finding.line, finding.column, finding.message), (violation, finding))
         return sorted(located.values(), key=lambda pair: pair[1].sort_key)
+
+    def _fix_info(self, module: cst.Module, fix: Fix) -> FixInfo:
+        edits = fix_text_edits(module, fix) if self.describe_fix_edits else ()
+        return FixInfo(fix.applicability, fix.message, edits)
 
     def _applies(self, fix: Fix) -> bool:
         return fix.applicability == SAFE or self.settings.unsafe_fixes
 
     def _filter(self, findings: list[Finding], path: Path, text: str) -> list[Finding]:
-        noqa = NoqaMap(text)
+        noqa = NoqaMap(text if self.apply_noqa else "")
         return sorted(
             (f for f in findings if self.settings.enabled(f.code, path) and not noqa.suppresses(f.line, f.code)),
             key=lambda f: f.sort_key,

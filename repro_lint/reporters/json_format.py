@@ -10,6 +10,8 @@ from repro_lint.reporters import ReportContext
 
 def finding_dict(finding: Finding) -> dict[str, object]:
     data = asdict(finding)
+    if finding.fix is not None:
+        del data["fix"]["edits"]  # text replacements are computed for SARIF only
     return data
 
 
