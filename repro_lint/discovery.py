@@ -9,7 +9,7 @@ from pathlib import Path
 
 from repro_lint.config import Settings, relative_posix
 
-SOURCE_SUFFIXES = (".py",)
+SOURCE_SUFFIXES = (".py", ".ipynb")  # notebooks: see repro_lint.notebook
 
 
 @dataclass(frozen=True)

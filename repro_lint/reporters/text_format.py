@@ -15,7 +15,8 @@ def render(findings: Sequence[Finding], context: ReportContext) -> str:
     lines = []
     for f in findings:
         marker = " [*]" if fixable(f, context.unsafe_fixes) else ""
-        lines.append(f"{f.path}:{f.line}:{f.column}: {f.code}{marker} {f.message}")
+        cell = f"cell {f.cell}:" if f.cell is not None else ""
+        lines.append(f"{f.path}:{cell}{f.line}:{f.column}: {f.code}{marker} {f.message}")
     if context.statistics and findings:
         lines.append("")
         lines.extend(statistics(findings, context))
