@@ -1,0 +1,506 @@
+"""Shared by the data-loading rules RPL301-RPL304.
+
+Finding DataLoader and sampler calls and their arguments, deciding whether
+`num_workers` or `shuffle` is provably off, and building the fixes: a keyword
+added to a call, a seeded `torch.Generator`, and the `seed_worker` helper.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import libcst as cst
+
+from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope, argument, keyword_arg
+from repro_lint.fixes import header_end
+from repro_lint.rule import AddImport, Edit, Insert, RuleContext
+
+DATALOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
+
+# Where DataLoader takes these when they are passed by position.
+_LOADER_POSITIONS = {"shuffle": 2, "sampler": 3, "num_workers": 5, "worker_init_fn": 10, "generator": 12}
+
+# Sampling calls that take `generator=`, with the position it has when passed positionally.
+SAMPLER_GENERATOR_POSITIONS = {
+    "torch.utils.data.random_split": 2,
+    "torch.utils.data.dataset.random_split": 2,
+    "torch.utils.data.RandomSampler": 3,
+    "torch.utils.data.sampler.RandomSampler": 3,
+    "torch.utils.data.SubsetRandomSampler": 1,
+    "torch.utils.data.sampler.SubsetRandomSampler": 1,
+    "torch.utils.data.WeightedRandomSampler": 3,
+    "torch.utils.data.sampler.WeightedRandomSampler": 3,
+}
+RANDOM_SAMPLERS = frozenset({"torch.utils.data.RandomSampler", "torch.utils.data.sampler.RandomSampler"})
+
+DATASET_BASES = frozenset({
+    "torch.utils.data.Dataset",
+    "torch.utils.data.dataset.Dataset",
+    "torch.utils.data.IterableDataset",
+    "torch.utils.data.dataset.IterableDataset",
+})
+RNG_CONSTRUCTORS = frozenset({
+    "numpy.random.default_rng",
+    "numpy.random.RandomState",
+    "numpy.random.Generator",
+    "random.Random",
+    "torch.Generator",
+})
+
+HELPER_NAME = "seed_worker"
+_MAX_HELPER_SUFFIX = 9
+
+
+def code_of(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def is_none(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"
+
+
+def has_splat(call: cst.Call) -> bool:
+    """A `*args` or `**kwargs` in the call could supply any argument we look for."""
+    return any(arg.star for arg in call.args)
+
+
+def loader_argument(call: cst.Call, name: str) -> cst.Arg | None:
+    return argument(call, _LOADER_POSITIONS[name], name)
+
+
+def passes(arg: cst.Arg | None) -> bool:
+    """The argument is given, and not as a literal `None` (which means "not given")."""
+    return arg is not None and not is_none(arg.value)
+
+
+def dataloader_calls(facts: FileFacts) -> list[CallSite]:
+    """DataLoader calls whose arguments can all be read: none takes a `*` or `**` splat."""
+    return [site for site in facts.calls_to(*DATALOADERS) if not has_splat(site.node)]
+
+
+def inline_random_samplers(facts: FileFacts) -> list[tuple[CallSite, cst.Call, int]]:
+    """DataLoaders given `sampler=RandomSampler(...)` built without a generator: the loader,
+    the sampler call and the position `generator` has in it. RPL302 reports these, so
+    RPL303 leaves them alone. A splat in the loader cannot supply the sampler's generator."""
+    found = []
+    for loader in facts.calls_to(*DATALOADERS):
+        positional_unknown = any(arg.star == "*" for arg in loader.node.args)
+        arg = keyword_arg(loader.node, "sampler") if positional_unknown else loader_argument(loader.node, "sampler")
+        sampler = arg.value if arg is not None else None
+        if not isinstance(sampler, cst.Call) or has_splat(sampler):
+            continue
+        name = facts.qualname(sampler.func, loader.scope)
+        if name in RANDOM_SAMPLERS:
+            position = SAMPLER_GENERATOR_POSITIONS[name]
+            if not passes(argument(sampler, position, "generator")):
+                found.append((loader, sampler, position))
+    return found
+
+
+# -- values --------------------------------------------------------------
+
+_BINARY: dict[type, Callable[[int, int], int]] = {
+    cst.Add: operator.add,
+    cst.Subtract: operator.sub,
+    cst.Multiply: operator.mul,
+    cst.FloorDivide: operator.floordiv,
+    cst.Modulo: operator.mod,
+}
+_FOLDS: dict[str, Callable[..., int]] = {"builtins.min": min, "builtins.max": max}
+_Seen = frozenset[tuple[int, str]]  # names being evaluated, by binding scope: breaks `A = B; B = A`
+
+
+def constant_value(facts: FileFacts, expr: cst.BaseExpression, scope: Scope) -> int | None:
+    """The integer (bools count as 0 and 1) that `expr` always has, or None when not provable.
+
+    Follows names assigned exactly once (`NUM_WORKERS = 4`), integer arithmetic and
+    `min`/`max` of such values.
+    """
+    return _evaluate(facts, expr, scope, frozenset())
+
+
+def _evaluate(facts: FileFacts, expr: cst.BaseExpression, scope: Scope, seen: _Seen) -> int | None:
+    if isinstance(expr, cst.Integer):
+        return int(expr.value.replace("_", ""), 0)
+    if isinstance(expr, cst.Name):
+        if expr.value in ("True", "False"):
+            return int(expr.value == "True")
+        return _name_value(facts, expr.value, scope, seen)
+    if isinstance(expr, cst.UnaryOperation):
+        inner = _evaluate(facts, expr.expression, scope, seen)
+        if inner is None:
+            return None
+        if isinstance(expr.operator, cst.Minus):
+            return -inner
+        if isinstance(expr.operator, cst.Plus):
+            return inner
+        if isinstance(expr.operator, cst.Not):
+            return int(not inner)
+        return None
+    if isinstance(expr, cst.BinaryOperation):
+        fold = _BINARY.get(type(expr.operator))
+        left = _evaluate(facts, expr.left, scope, seen)
+        right = _evaluate(facts, expr.right, scope, seen)
+        if fold is None or left is None or right is None:
+            return None
+        try:
+            return fold(left, right)
+        except ZeroDivisionError:
+            return None
+    if isinstance(expr, cst.Call):
+        fold = _FOLDS.get(facts.qualname(expr.func, scope) or "")
+        if fold is None or not expr.args or has_splat(expr) or any(a.keyword for a in expr.args):
+            return None
+        values = [_evaluate(facts, a.value, scope, seen) for a in expr.args]
+        return None if any(v is None for v in values) or len(values) < 2 else fold(values)
+    return None
+
+
+def _name_value(facts: FileFacts, name: str, scope: Scope, seen: _Seen) -> int | None:
+    """The value of a name bound by exactly one plain assignment, in the scope the use sees."""
+    binder = facts.binding_scope(name, scope)
+    if binder is None or name in binder.imports or (id(binder), name) in seen:
+        return None
+    values = [
+        site.value
+        for site in facts.assignments
+        if isinstance(site.target, cst.Name)
+        and site.target.value == name
+        and facts.binding_scope(name, site.scope) is binder
+    ]
+    if len(values) != 1 or values[0] is None:
+        return None
+    return _evaluate(facts, values[0], binder, seen | {(id(binder), name)})
+
+
+# -- fixes: arguments ----------------------------------------------------
+
+
+def with_keywords(call: cst.Call, positions: dict[str, int], values: dict[str, cst.BaseExpression]) -> cst.Call:
+    """`call` with each keyword in `values` set: a literal `None` passed for it is replaced
+    in place; otherwise the keyword is appended, keeping the call's layout."""
+    args = list(call.args)
+    for name, value in values.items():
+        existing = argument(call, positions[name], name)
+        if existing is not None:
+            args[call.args.index(existing)] = existing.with_changes(value=value)
+        else:
+            args = _appended(args, cst.Arg(value=value, keyword=cst.Name(name), equal=_EQUAL))
+    return call.with_changes(args=args)
+
+
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
+def _appended(args: list[cst.Arg], new: cst.Arg) -> list[cst.Arg]:
+    if not args:
+        return [new]
+    last = args[-1]
+    if isinstance(last.comma, cst.Comma):
+        # A trailing comma: the new argument takes it, and the old last argument takes
+        # the separator the call already uses between arguments (often a line break).
+        separator = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else _SPACED_COMMA
+        return [*args[:-1], last.with_changes(comma=separator), new.with_changes(comma=last.comma)]
+    return [*args[:-1], last.with_changes(comma=_SPACED_COMMA), new]
+
+
+_SPACED_COMMA = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+
+
+# -- fixes: names --------------------------------------------------------
+
+
+def module_reference(
+    facts: FileFacts, module: str, attribute: str, scopes: Sequence[Scope], alias: str | None = None
+) -> tuple[str, tuple[Edit, ...]] | None:
+    """Source text naming `<module>.<attribute>` in every scope of `scopes`, through the
+    file's own imports, or through a new module-level import when the name is free.
+    None when neither works (the name is shadowed, or taken by something else)."""
+    qualname = f"{module}.{attribute}"
+    text = facts.expression_for(qualname)
+    if text is not None:
+        expression = cst.parse_expression(text)
+        if all(facts.qualname(expression, scope) == qualname for scope in scopes):
+            return text, ()
+        return None
+    for name in (alias, module) if alias else (module,):
+        if "." not in name and all(facts.binding_scope(name, scope) is None for scope in scopes):
+            return f"{name}.{attribute}", (AddImport(module, None if name == module else name),)
+    return None
+
+
+def seeded_generator(ctx: RuleContext, scope: Scope) -> tuple[cst.BaseExpression, tuple[Edit, ...]] | None:
+    """`torch.Generator().manual_seed(SEED)`, naming torch as the file does at `scope`."""
+    reference = module_reference(ctx.facts, "torch", "Generator", [scope])
+    if reference is None:
+        return None
+    text, edits = reference
+    return cst.parse_expression(f"{text}().manual_seed({ctx.seed})"), edits
+
+
+def numpy_available(ctx: RuleContext) -> bool:
+    """numpy is imported somewhere in the linted project, so a new `import numpy` will work."""
+    return any(m == "numpy" or m.startswith("numpy.") for m in ctx.project.imported_modules)
+
+
+# -- fixes: the seed_worker helper ---------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerSeedHelper:
+    """The module-level `seed_worker` function a fix passes as `worker_init_fn`."""
+
+    name: str
+    edits: tuple[Edit, ...]  # empty when the file already defines this exact helper
+
+
+def worker_seed_helper(ctx: RuleContext) -> WorkerSeedHelper | None:
+    """The helper for this file: an identical existing definition, or a new one under a free name.
+
+    Every DataLoader in a file gets the same `Insert` and imports, so the fixes agree
+    and the helper is inserted once.
+    """
+    facts = ctx.facts
+    module_scope = facts.module_scope
+    parts = _helper_parts(ctx)
+    if parts is None:
+        return None
+    body, edits = parts
+    for suffix in range(1, _MAX_HELPER_SUFFIX + 1):
+        name = HELPER_NAME if suffix == 1 else f"{HELPER_NAME}_{suffix}"
+        code = f"def {name}(worker_id):\n{body}"
+        binder = facts.binding_scope(name, module_scope)
+        if binder is None:
+            return WorkerSeedHelper(name, (*edits, _insert_after_imports(facts, code)))
+        existing = _module_function(facts, name)
+        if existing is not None and _same_function(existing.node, code):
+            return WorkerSeedHelper(name, edits)
+    return None
+
+
+def _helper_parts(ctx: RuleContext) -> tuple[str, tuple[Edit, ...]] | None:
+    """The helper's body, seeding numpy (when the project has it) and `random` from the
+    worker's torch seed, with the imports it needs."""
+    scopes = [ctx.facts.module_scope]
+    references = [module_reference(ctx.facts, "torch", "initial_seed", scopes)]
+    if numpy_available(ctx):
+        references.append(module_reference(ctx.facts, "numpy", "random.seed", scopes, alias="np"))
+    references.append(module_reference(ctx.facts, "random", "seed", scopes))
+    if any(r is None for r in references):
+        return None
+    (initial_seed, _), *seeders = references  # type: ignore[misc]
+    lines = [f"    worker_seed = {initial_seed}() % 2**32\n"]
+    lines += [f"    {seeder}(worker_seed)\n" for seeder, _ in seeders]  # type: ignore[misc]
+    edits = tuple(edit for _, found in references for edit in found)  # type: ignore[misc]
+    return "".join(lines), edits
+
+
+def _module_function(facts: FileFacts, name: str) -> FunctionSite | None:
+    for function in facts.functions:
+        if function.qualname == name and function.scope.parent is facts.module_scope:
+            bound = facts.module_scope.imports.get(name, set())
+            if len(bound) == 1 and name not in facts.module_scope.locals:
+                return function
+    return None
+
+
+def _same_function(node: cst.FunctionDef, code: str) -> bool:
+    """Same code up to formatting and comments: compared as Python ASTs."""
+    existing = node.with_changes(leading_lines=())
+    return ast.dump(ast.parse(code_of(existing))) == ast.dump(ast.parse(code))
+
+
+def _insert_after_imports(facts: FileFacts, code: str) -> Insert:
+    body = facts.module.body
+    position = header_end(facts.module)
+    if position > 0:
+        return Insert(body[position - 1], code, after=True)
+    return Insert(body[0], code)
+
+
+# -- datasets ------------------------------------------------------------
+
+
+def dataset_classes(facts: FileFacts) -> list[ClassSite]:
+    """Classes that derive from `Dataset`/`IterableDataset`, directly or through a class in this file."""
+    prefix = f"{facts.module_name}." if facts.module_name else ""
+    bases = {id(cls): _base_names(facts, cls) for cls in facts.classes}
+    known = set(DATASET_BASES)
+    found: list[ClassSite] = []
+    changed = True
+    while changed:
+        changed = False
+        for cls in facts.classes:
+            if cls not in found and known & bases[id(cls)]:
+                found.append(cls)
+                known.add(prefix + cls.qualname)
+                changed = True
+    return sorted(found, key=facts.classes.index)
+
+
+def _base_names(facts: FileFacts, cls: ClassSite) -> set[str]:
+    """Resolved base classes, reading `Dataset[int]` as `Dataset`."""
+    outer = cls.scope.parent or facts.module_scope
+    names = set()
+    for base in cls.node.bases:
+        expr = base.value.value if isinstance(base.value, cst.Subscript) else base.value
+        name = facts.qualname(expr, outer)
+        if name:
+            names.add(name)
+    return names
+
+
+def rng_constructor(facts: FileFacts, value: cst.BaseExpression | None, scope: Scope) -> cst.Call | None:
+    """The RNG constructor call in `value`: `np.random.default_rng(0)`, `random.Random()`,
+    `torch.Generator()` and `torch.Generator().manual_seed(0)`."""
+    if not isinstance(value, cst.Call):
+        return None
+    func = value.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "manual_seed" and isinstance(func.value, cst.Call):
+        return rng_constructor(facts, func.value, scope)
+    return value if facts.qualname(func, scope) in RNG_CONSTRUCTORS else None
+
+
+def method_scopes(facts: FileFacts, cls: ClassSite) -> dict[str, FunctionSite]:
+    return {f.node.name.value: f for f in facts.functions if f.scope.parent is cls.scope}
+
+
+def self_name(function: FunctionSite) -> str | None:
+    params = [*function.node.params.posonly_params, *function.node.params.params]
+    return params[0].name.value if params else None
+
+
+def self_attribute(expr: cst.BaseExpression, self_param: str | None) -> str | None:
+    """`attr` for `self.attr`, else None."""
+    if (
+        self_param is not None
+        and isinstance(expr, cst.Attribute)
+        and isinstance(expr.value, cst.Name)
+        and expr.value.value == self_param
+    ):
+        return expr.attr.value
+    return None
+
+
+def within(scope: Scope | None, function: FunctionSite) -> bool:
+    """`scope` is the function's own scope or nested inside it."""
+    while scope is not None:
+        if scope is function.scope:
+            return True
+        scope = scope.parent
+    return False
+
+
+def calls_in(facts: FileFacts, function: FunctionSite) -> Iterator[CallSite]:
+    return (call for call in facts.calls if within(call.scope, function))
+
+
+# Methods a DataLoader worker runs, and methods that reseed an RNG object.
+_WORKER_ENTRY_POINTS = ("__getitem__", "__getitems__", "__iter__")
+_RESEEDING_METHODS = frozenset({"seed", "manual_seed", "set_state", "setstate"})
+
+
+@dataclass(frozen=True, eq=False)
+class SharedRng:
+    """An RNG object a Dataset builds in `__init__` and draws from in its workers."""
+
+    constructor: cst.Call
+    attribute: str
+    drawn_in: str  # the first worker-side method that draws from it
+
+
+def shared_dataset_rngs(facts: FileFacts) -> Iterator[SharedRng]:
+    for cls in dataset_classes(facts):
+        methods = method_scopes(facts, cls)
+        init = methods.get("__init__")
+        if init is None:
+            continue
+        built = _rngs_built_in(facts, init)
+        reseeded = _reseeded_attributes(facts, methods)
+        candidates = {attr: ctor for attr, ctor in built.items() if attr not in reseeded}
+        drawn: dict[str, str] = {}
+        for name in _worker_methods(facts, methods):
+            for attr in _attributes_drawn(facts, methods[name]):
+                drawn.setdefault(attr, name)
+        for attr, ctor in candidates.items():
+            if attr in drawn:
+                yield SharedRng(ctor, attr, drawn[attr])
+
+
+def _rngs_built_in(facts: FileFacts, init: FunctionSite) -> dict[str, cst.Call]:
+    """`self.<attr> = <RNG constructor>` in `__init__`, by attribute."""
+    self_param = self_name(init)
+    built: dict[str, cst.Call] = {}
+    for site in facts.assignments:
+        if site.scope is not init.scope:
+            continue
+        attr = self_attribute(site.target, self_param)
+        ctor = rng_constructor(facts, site.value, site.scope) if attr else None
+        if attr and ctor is not None:
+            built.setdefault(attr, ctor)
+    return built
+
+
+def _worker_methods(facts: FileFacts, methods: dict[str, FunctionSite]) -> list[str]:
+    """The worker entry points and the methods they call on `self`, transitively, in discovery order."""
+    reached = [name for name in _WORKER_ENTRY_POINTS if name in methods]
+    for name in reached:
+        method = methods[name]
+        for call in calls_in(facts, method):
+            callee = self_attribute(call.node.func, self_name(method))
+            if callee in methods and callee not in reached and callee != "__init__":
+                reached.append(callee)
+    return reached
+
+
+def _attributes_drawn(facts: FileFacts, method: FunctionSite) -> Iterator[str]:
+    """`self.<attr>` used as the object of a method call (`self.rng.normal()`) or passed
+    as an argument (`torch.rand(3, generator=self.gen)`)."""
+    self_param = self_name(method)
+    for call in calls_in(facts, method):
+        func = call.node.func
+        if isinstance(func, cst.Attribute) and func.attr.value not in _RESEEDING_METHODS:
+            attr = self_attribute(func.value, self_param)
+            if attr:
+                yield attr
+        for arg in call.node.args:
+            attr = self_attribute(arg.value, self_param)
+            if attr:
+                yield attr
+
+
+def _reseeded_attributes(facts: FileFacts, methods: dict[str, FunctionSite]) -> set[str]:
+    """Attributes rebuilt or reseeded after `__init__`: in another method of the class
+    (`self.rng = ...`, lazily per worker) or through `<info>.dataset.<attr>` anywhere in
+    the file (a `worker_init_fn`)."""
+    found: set[str] = set()
+    for name, method in methods.items():
+        if name == "__init__":
+            continue
+        self_param = self_name(method)
+        for site in facts.assignments:
+            attr = self_attribute(site.target, self_param) if within(site.scope, method) else None
+            if attr:
+                found.add(attr)
+        for call in calls_in(facts, method):
+            func = call.node.func
+            if isinstance(func, cst.Attribute) and func.attr.value in _RESEEDING_METHODS:
+                attr = self_attribute(func.value, self_param)
+                if attr:
+                    found.add(attr)
+    for site in facts.assignments:
+        found.update(_dataset_attribute(site.target))
+    for call in facts.calls:
+        func = call.node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _RESEEDING_METHODS:
+            found.update(_dataset_attribute(func.value))
+    return found
+
+
+def _dataset_attribute(expr: cst.BaseExpression) -> Iterator[str]:
+    """`attr` for `<anything>.dataset.attr`, the form a `worker_init_fn` reaches the worker's copy by."""
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Attribute) and expr.value.attr.value == "dataset":
+        yield expr.attr.value

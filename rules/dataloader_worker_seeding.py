@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from repro_lint.facts import CallSite
+from repro_lint.rule import SAFE, Edit, Fix, Replace, Rule, RuleContext, Violation
+
+from ._dataloader import (
+    WorkerSeedHelper,
+    code_of,
+    constant_value,
+    dataloader_calls,
+    loader_argument,
+    passes,
+    seeded_generator,
+    with_keywords,
+    worker_seed_helper,
+)
+
+_POSITIONS = {"worker_init_fn": 10, "generator": 12}
+
+
+class DataloaderWorkerSeeding(Rule):
+    """
+    What it does:
+        Flags a `DataLoader` that starts worker processes (`num_workers` is not provably 0)
+        without a `worker_init_fn` or without a `generator`, in every import form. A value
+        read from arguments or a config object counts as "not provably 0". Calls with a
+        `**kwargs` splat are skipped, since the splat may carry both.
+
+    Why it matters:
+        Each worker's RNGs are seeded from a base seed that the loader draws from its
+        `generator`, or, without one, from the global torch RNG, which is seeded from OS
+        entropy unless the program seeds it. Augmentations drawn in the workers then differ
+        from run to run. A `worker_init_fn` that seeds numpy and `random` from
+        `torch.initial_seed()` ties those libraries to the same base seed on every torch
+        version.
+
+    Example:
+        import torch
+        from torch.utils.data import DataLoader
+
+        data = torch.arange(8.0)
+        loader = DataLoader(data, batch_size=2, num_workers=2)
+
+    Use instead:
+        import random
+
+        import numpy as np
+        import torch
+        from torch.utils.data import DataLoader
+
+
+        def seed_worker(worker_id):
+            worker_seed = torch.initial_seed() % 2**32
+            np.random.seed(worker_seed)
+            random.seed(worker_seed)
+
+
+        data = torch.arange(8.0)
+        loader = DataLoader(
+            data,
+            batch_size=2,
+            num_workers=2,
+            worker_init_fn=seed_worker,
+            generator=torch.Generator().manual_seed(0),
+        )
+
+    Fix safety:
+        Safe: adds `worker_init_fn=seed_worker` and `generator=torch.Generator().manual_seed(SEED)`
+        (SEED is the `seed` setting), and inserts the `seed_worker` helper once per file,
+        after the imports, reusing an identical existing helper. The helper seeds numpy only
+        when the project imports numpy; `import numpy as np`, `import random` and
+        `import torch` are added where missing. A loader created anew every epoch then
+        repeats the same order each epoch: create it once, or pass one generator created
+        outside the loop.
+    """
+
+    code = "RPL301"
+    name = "dataloader-worker-seeding"
+    summary = "DataLoader workers without worker_init_fn or generator draw different random numbers on every run"
+    fix_applicability = SAFE
+    markers = ("DataLoader",)
+
+    def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        unseeded = list(self._unseeded_loaders(ctx))
+        needs_helper = any("worker_init_fn" in missing for _, _, missing in unseeded)
+        helper = worker_seed_helper(ctx) if needs_helper else None
+        for call, workers, missing in unseeded:
+            yield Violation(
+                call.node,
+                f"DataLoader with {workers} lacks {' and '.join(f'`{m}`' for m in missing)}: "
+                "the workers' random numbers change from run to run",
+                self._fix(ctx, call, missing, helper),
+            )
+
+    def _unseeded_loaders(self, ctx: RuleContext) -> Iterator[tuple[CallSite, str, list[str]]]:
+        """Loaders with workers and a missing seeding argument: (call, num_workers as described, missing)."""
+        for call in dataloader_calls(ctx.facts):
+            workers = loader_argument(call.node, "num_workers")
+            if workers is None:
+                continue
+            value = constant_value(ctx.facts, workers.value, call.scope)
+            if value is not None and value <= 0:
+                continue
+            missing = [name for name in _POSITIONS if not passes(loader_argument(call.node, name))]
+            if missing:
+                described = (
+                    f"`num_workers={value}`" if value is not None
+                    else f"`num_workers={code_of(workers.value)}` (not provably 0)"
+                )
+                yield call, described, missing
+
+    def _fix(
+        self, ctx: RuleContext, call: CallSite, missing: list[str], helper: WorkerSeedHelper | None
+    ) -> Fix | None:
+        values: dict[str, cst.BaseExpression] = {}
+        edits: list[Edit] = []
+        if "worker_init_fn" in missing:
+            # The helper lives at module level: the call must see that binding.
+            if helper is None or ctx.facts.binding_scope(helper.name, call.scope) not in (None, ctx.facts.module_scope):
+                return None
+            values["worker_init_fn"] = cst.Name(helper.name)
+            edits += helper.edits
+        if "generator" in missing:
+            generator = seeded_generator(ctx, call.scope)
+            if generator is None:
+                return None
+            values["generator"], generator_edits = generator
+            edits += generator_edits
+        added = " and ".join(f"`{name}`" for name in values)
+        return Fix(SAFE, f"Add {added} to the DataLoader",
+                   (Replace(call.node, with_keywords(call.node, _POSITIONS, values)), *edits))
