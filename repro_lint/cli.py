@@ -44,6 +44,8 @@ def _check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="also skip these paths")
     parser.add_argument("--force-exclude", action="store_true",
                         help="apply excludes to files named on the command line too (for pre-commit)")
+    parser.add_argument("--stdin-filename", metavar="PATH",
+                        help="lint the source read from stdin (path `-`) as if it were the file PATH")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
     parser.add_argument("--statistics", action="store_true", help="show counts per code")
     parser.add_argument("--show-settings", action="store_true", help="print the resolved settings and exit")
@@ -85,9 +87,11 @@ def _check_command(argv: list[str]) -> int:
     from repro_lint.engine import Engine
     from repro_lint.reporters import ReportContext, reporter
     from repro_lint.rules import all_rules
+    from repro_lint.source import SourceError
 
     rules = all_rules()
-    paths = args.paths or [Path(".")]
+    stdin_path = _stdin_path(args)
+    paths = [stdin_path] if stdin_path else args.paths or [Path(".")]
     overrides = Overrides(
         select=args.select,
         ignore=args.ignore,
@@ -106,10 +110,21 @@ def _check_command(argv: list[str]) -> int:
         print(settings.describe())
         return EXIT_CLEAN
 
-    found = discover(paths, settings)
-    engine = Engine(settings, rules)
-    outcomes = engine.run(found.files, fix=args.fix or args.diff, write=args.fix and not args.diff)
-    errors = [*found.errors, *(o.error for o in outcomes if o.error)]
+    if stdin_path is not None:
+        try:
+            stdin_source = _read_stdin(stdin_path)
+        except SourceError as error:
+            _error(str(error))
+            return EXIT_ERROR
+        excluded = settings.force_exclude and settings.is_excluded(stdin_path)
+        files, found_errors = ([] if excluded else [stdin_source]), []
+    else:
+        found = discover(paths, settings)
+        files, found_errors = found.files, found.errors
+    engine = Engine(settings, rules, describe_fix_edits=args.format == "sarif")
+    fixes_to_stdout = stdin_path is not None and args.fix and not args.diff
+    outcomes = engine.run(files, fix=args.fix or args.diff, write=args.fix and not args.diff and not fixes_to_stdout)
+    errors = [*found_errors, *(o.error for o in outcomes if o.error)]
     for message in errors:
         _error(message)
 
@@ -118,7 +133,13 @@ def _check_command(argv: list[str]) -> int:
 
     findings = sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key)
     context = ReportContext(rules=rules, unsafe_fixes=settings.unsafe_fixes, statistics=args.statistics)
-    sys.stdout.write(reporter(args.format)(findings, context))
+    report = reporter(args.format)(findings, context)
+    if fixes_to_stdout:
+        # An editor replaces its buffer with stdout: the fixed source goes there, the report to stderr.
+        sys.stdout.buffer.write(_fixed_stdin(stdin_source, outcomes))
+        sys.stderr.write(report)
+    else:
+        sys.stdout.write(report)
     if args.fix and args.format == "text":
         fixed = sum(o.fixes_applied for o in outcomes if o.fixed is not None and not o.error)
         files = sum(1 for o in outcomes if o.fixed is not None and not o.error)
@@ -129,6 +150,33 @@ def _check_command(argv: list[str]) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _stdin_path(args: argparse.Namespace) -> Path | None:
+    """The path stdin's source is reported as, when the source comes from stdin."""
+    named_stdin = Path("-") in args.paths
+    if named_stdin and len(args.paths) > 1:
+        raise UsageError("`-` (stdin) cannot be combined with other paths")
+    if not named_stdin and args.paths:
+        if args.stdin_filename:
+            raise UsageError("--stdin-filename names the source read from stdin: pass `-` instead of paths")
+        return None
+    if named_stdin or args.stdin_filename:
+        return Path(args.stdin_filename or "-")
+    return None
+
+
+def _read_stdin(path: Path):
+    from repro_lint.document import read_document
+
+    return read_document(path, sys.stdin.buffer.read())
+
+
+def _fixed_stdin(source, outcomes) -> bytes:
+    from repro_lint.document import document_bytes, original_bytes
+
+    fixed = next((o.fixed for o in outcomes if o.fixed is not None and not o.error), None)
+    return original_bytes(source) if fixed is None else document_bytes(source, fixed)
 
 
 def _print_diff(outcomes, had_errors: bool) -> int:

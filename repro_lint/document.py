@@ -42,6 +42,11 @@ def document_bytes(source: SourceFile, fixed_text: str) -> bytes:
     return fixed_text.encode(source.encoding)
 
 
+def original_bytes(source: SourceFile) -> bytes:
+    """The whole file's content as read."""
+    return source.file.data if isinstance(source, NotebookSource) else source.data
+
+
 def write_document(source: SourceFile, fixed_text: str) -> None:
     file = source.file if isinstance(source, NotebookSource) else source
     write_source(file, document_bytes(source, fixed_text))

@@ -1,0 +1,143 @@
+"""The flake8 plugin: `flake8 --select RPL` reports what `repro-lint check` reports.
+
+It runs the same engine. Each file's project root (the nearest folder with a
+`pyproject.toml` or `.git`) gives the settings (`[tool.repro-lint]`) and the
+project-wide facts, computed once per root and process and shared by every
+file flake8 checks there. flake8 applies `# noqa` and the selection itself,
+so the engine's own noqa handling is off here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
+
+from repro_lint import __version__
+from repro_lint.config import ConfigError, Overrides, find_project_root, load_settings, parse_torch_version
+from repro_lint.source import SourceError, SourceFile, read_source
+
+if TYPE_CHECKING:  # the engine imports libcst and the rules: only once a file is checked
+    from repro_lint.engine import Engine
+    from repro_lint.facts import FileFacts
+    from repro_lint.project import ProjectFacts
+
+
+@dataclass(frozen=True)
+class _ProjectRun:
+    """What one project root contributes to a flake8 run: its engine and project-wide facts."""
+
+    engine: Engine
+    project: ProjectFacts
+    files: frozenset[Path]  # resolved paths of the files the project facts were built from
+
+    def project_for(self, path: Path, facts: FileFacts) -> ProjectFacts:
+        if path.resolve() in self.files:
+            return self.project
+        # A file the project walk skipped (excluded, or stdin) still counts with its own facts.
+        from repro_lint.project import ProjectFacts, summarize
+
+        return ProjectFacts([*self.project.summaries, summarize(facts)], self.project.extra_effects)
+
+
+class ReproLintChecker:
+    name = "repro-lint"
+    version = __version__
+
+    torch_version: ClassVar[str | None] = None
+    _projects: ClassVar[dict[Path, _ProjectRun]] = {}
+
+    def __init__(self, tree: ast.AST, filename: str, lines: Sequence[str]):
+        # `tree` is flake8's ast, unused: asking for it makes this a once-per-file plugin.
+        self.filename = filename
+        self.lines = lines
+
+    @classmethod
+    def add_options(cls, manager: Any) -> None:
+        manager.add_option(
+            "--repro-lint-torch-version",
+            metavar="X.Y",
+            parse_from_config=True,
+            help="torch version the code targets (default: [tool.repro-lint] torch-version, "
+            "the project's torch requirement, the installed torch)",
+        )
+
+    @classmethod
+    def parse_options(cls, options: argparse.Namespace) -> None:
+        from flake8.exceptions import ExecutionError
+
+        value = options.repro_lint_torch_version
+        if value is not None:
+            try:
+                parse_torch_version(value, "--repro-lint-torch-version")
+            except ConfigError as error:
+                raise ExecutionError(str(error)) from None
+        cls.torch_version = value
+        cls._projects = {}
+
+    def run(self) -> Iterator[tuple[int, int, str, type]]:
+        from repro_lint.engine import Finding
+
+        path = self._path()
+        # A bad [tool.repro-lint] raises ConfigError: flake8 reports it as a one-line plugin failure.
+        run = self._project_run(path)
+        try:
+            source = _source_from_lines(path, self.lines)
+        except SourceError:
+            return  # undecodable text: flake8 reports it itself (E902)
+        engine = run.engine
+        parsed = engine.parse(source, self.filename)
+        if isinstance(parsed, Finding):
+            findings = [parsed] if engine.settings.enabled(parsed.code, path) else []
+        else:
+            findings = engine.lint_parsed(parsed, run.project_for(path, parsed.facts), fix=False).findings
+        for finding in findings:
+            # flake8 columns are 0-based (it adds 1 when printing); the engine's are 1-based.
+            yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)
+
+    def _path(self) -> Path:
+        return Path.cwd() / "stdin.py" if self.filename in ("stdin", "-") else Path(self.filename)
+
+    @classmethod
+    def _project_run(cls, path: Path) -> _ProjectRun:
+        root = find_project_root(path)
+        if root not in cls._projects:
+            cls._projects[root] = _build_project_run(root, cls.torch_version)
+        return cls._projects[root]
+
+
+def _build_project_run(root: Path, torch_version: str | None) -> _ProjectRun:
+    from repro_lint.discovery import discover
+    from repro_lint.engine import Engine, Finding
+    from repro_lint.rules import all_rules
+
+    rules = all_rules()
+    settings = load_settings(root, (rule.code for rule in rules), Overrides(torch_version=torch_version))
+    engine = Engine(settings, rules, apply_noqa=False)
+    parsed = []
+    for file in discover([root], settings).files:
+        if file.suffix != ".py":
+            continue  # flake8 does not read notebooks
+        try:
+            result = engine.parse(read_source(file), str(file))
+        except SourceError:
+            continue
+        if not isinstance(result, Finding):
+            parsed.append(result)
+    project = engine.project(item.facts for item in parsed)
+    return _ProjectRun(engine, project, frozenset(item.path.resolve() for item in parsed))
+
+
+def _source_from_lines(path: Path, lines: Sequence[str]) -> SourceFile:
+    """The text flake8 read, as a source: encoded back the way its coding cookie says."""
+    text = "".join(lines)
+    data = text.encode("utf-8")
+    encoding, _ = tokenize.detect_encoding(iter(data.splitlines(True)).__next__)
+    try:
+        data = text.encode(encoding)
+    except (LookupError, UnicodeEncodeError) as error:
+        raise SourceError(f"{path}: cannot encode as {encoding}: {error}") from None
+    return SourceFile(path, data, text, encoding, 0)
