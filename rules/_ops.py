@@ -1,0 +1,307 @@
+"""Calls matched against the op catalog, shared by RPL401-RPL403.
+
+A call meets a catalog entry in one of three forms: a function (`torch.X`, `F.X`,
+`torch.Tensor.X` through any alias), an `nn` module constructor (reported where the
+module is built, since that is the line a user can change), or a method call
+`x.X(...)` on a receiver whose type a static linter usually cannot know. Method
+names that only tensors have are trusted in files that import torch; names that
+numpy, pandas and others share (the catalog lists them) need a receiver known to
+be a tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Iterator
+
+import libcst as cst
+
+from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, canonical_name, format_version, load_catalog
+from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, Scope, string_value
+from repro_lint.project import ProjectFacts
+
+DETERMINISTIC_MODE = "deterministic-mode"
+CUDNN_DETERMINISTIC = "cudnn-deterministic"
+TENSOR_TYPE = "torch.Tensor"
+NN_MODULE = "torch.nn.Module"
+
+# Namespaces whose lower-case functions return tensors, and the few that do not.
+_TENSOR_NAMESPACES = frozenset({"torch", "torch.nn.functional", "torch.linalg", "torch.fft", "torch.special", TENSOR_TYPE})
+_NON_TENSOR_FUNCTIONS = frozenset({
+    "device", "dtype", "load", "save", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled",
+    "is_grad_enabled", "compile", "manual_seed", "seed", "initial_seed", "is_tensor", "is_floating_point",
+    "is_complex", "numel", "typename", "finfo", "iinfo", "get_default_dtype", "set_default_dtype",
+    "set_default_device", "set_printoptions", "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled", "set_num_threads", "get_num_threads", "tolist", "item", "dim",
+    "size", "element_size", "data_ptr", "backward", "numpy",
+})
+# How deep "x was assigned from y, which was assigned from a torch call" is followed.
+_MAX_DEPTH = 4
+
+
+@dataclass(frozen=True, eq=False)
+class OpUse:
+    """One call that meets one catalog entry for the target torch version."""
+
+    call: CallSite
+    spelling: str  # the op as the message names it: "torch.nn.Conv2d", "Tensor.index_add_()"
+    match: CallMatch
+    behaviour: Behaviour
+
+    @property
+    def entry(self) -> OpEntry:
+        return self.match.entry
+
+    @property
+    def node(self) -> cst.Call:
+        return self.call.node
+
+    @property
+    def condition(self) -> str:
+        callee = self.spelling.removeprefix("Tensor.").removesuffix("()")
+        return self.entry.condition_text(callee)
+
+    @property
+    def raises_under_deterministic_mode(self) -> bool:
+        return self.behaviour.under_det_mode == "raises"
+
+    @property
+    def has_deterministic_alternative(self) -> bool:
+        return self.behaviour.under_det_mode == "deterministic-alternative"
+
+    @property
+    def nondeterministic_by_default(self) -> bool:
+        return self.behaviour.default == "nondeterministic"
+
+
+def op_tag(entry: OpEntry) -> str:
+    """The suffix the runtime verifier reads to pick the entry's probe."""
+    return f"[op: {entry.id}]"
+
+
+def version_text(version: tuple[int, int]) -> str:
+    return format_version(version)
+
+
+def reachable_effects(facts: FileFacts, project: ProjectFacts) -> frozenset[str]:
+    """What this file, the helpers it calls, and every linted program's top-level code do
+    (see `repro_lint.rules.effects`)."""
+    return project.file_effects(facts) | project.program_effects()
+
+
+def deterministic_mode_covers(entry: OpEntry, effects: frozenset[str]) -> bool:
+    """True when the program turns on a setting that makes `entry` deterministic.
+
+    `torch.backends.cudnn.deterministic = True` counts for cuDNN-backed entries only.
+    """
+    return DETERMINISTIC_MODE in effects or (entry.cudnn and CUDNN_DETERMINISTIC in effects)
+
+
+class OpMatcher:
+    """Finds a file's calls to catalogued ops, with the catalog's verdict for one torch version."""
+
+    def __init__(self, facts: FileFacts, version: tuple[int, int]):
+        self.facts = facts
+        self.version = version
+        self.catalog = load_catalog()
+
+    def uses(self, lint_scope: str = "call") -> Iterator[OpUse]:
+        """Every (call, entry) pair whose conditions hold, for entries linted at `lint_scope`."""
+        for call in self.facts.calls:
+            for entry, callee, form in self._candidates(call):
+                if entry.lint != lint_scope:
+                    continue
+                behaviour = entry.behaviour(self.version)
+                if behaviour is None:
+                    continue
+                match = self._match(call, entry, callee, form)
+                if match.matched:
+                    yield OpUse(call, _spelling(callee, form), match, behaviour)
+
+    def uses_of(self, entry: OpEntry) -> Iterator[OpUse]:
+        """Calls that meet one entry, whatever its lint scope."""
+        behaviour = entry.behaviour(self.version)
+        if behaviour is None:
+            return
+        for call in self.facts.calls:
+            for candidate, callee, form in self._candidates(call):
+                if candidate is entry:
+                    match = self._match(call, entry, callee, form)
+                    if match.matched:
+                        yield OpUse(call, _spelling(callee, form), match, behaviour)
+
+    # -- call forms --------------------------------------------------------
+
+    def _candidates(self, call: CallSite) -> Iterator[tuple[OpEntry, str, str]]:
+        if call.qualname is not None:
+            name = canonical_name(call.qualname)
+            for entry in self.catalog.for_module(name):
+                yield entry, name, "module"
+            for entry in self.catalog.for_function(name):
+                yield entry, name, "function"
+            return
+        if call.method is None or not self._method_receiver_qualifies(call):
+            return
+        for entry in self.catalog.for_method(call.method):
+            yield entry, call.method, "method"
+
+    def _method_receiver_qualifies(self, call: CallSite) -> bool:
+        assert isinstance(call.node.func, cst.Attribute)
+        if self.catalog.is_shared_method(call.method or ""):
+            return self.is_tensor(call.node.func.value, call.scope, call.order)
+        return self.imports_torch
+
+    @cached_property
+    def imports_torch(self) -> bool:
+        return any(m == "torch" or m.startswith("torch.") for site in self.facts.imports for m in site.modules)
+
+    # -- arguments ---------------------------------------------------------
+
+    def _match(self, call: CallSite, entry: OpEntry, callee: str, form: str) -> CallMatch:
+        positional: list[Any] = []
+        keywords: dict[str, Any] = {}
+        for arg in call.node.args:
+            if arg.star:
+                continue
+            value = self._argument_value(arg.value, call)
+            if arg.keyword is None:
+                positional.append(value)
+            else:
+                keywords[arg.keyword.value] = value
+        return entry.match_call(
+            callee,
+            positional,
+            keywords,
+            form=form,
+            star_args=any(arg.star == "*" for arg in call.node.args),
+            star_kwargs=call.has_star_kwargs,
+        )
+
+    def _argument_value(self, expr: cst.BaseExpression, call: CallSite) -> Any:
+        literal = _literal(expr)
+        if literal is not UNKNOWN:
+            return literal
+        return TENSOR if self.is_tensor(expr, call.scope, call.order) else UNKNOWN
+
+    # -- what is known to be a tensor --------------------------------------
+
+    def is_tensor(self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int = 0) -> bool:
+        """True when `expr` is certainly a tensor: a torch call's result, a tensor method's
+        result, or a name assigned from one, annotated `torch.Tensor`, or a parameter of
+        an `nn.Module`'s `forward`."""
+        if depth > _MAX_DEPTH:
+            return False
+        if isinstance(expr, cst.Call):
+            return self._call_returns_tensor(expr, scope, order, depth)
+        if isinstance(expr, cst.Name):
+            return self._name_is_tensor(expr.value, scope, order, depth)
+        return False
+
+    def _call_returns_tensor(self, call: cst.Call, scope: Scope, order: int, depth: int) -> bool:
+        qualname = self.facts.qualname(call.func, scope)
+        if qualname is not None:
+            namespace, _, function = canonical_name(qualname).rpartition(".")
+            return (
+                namespace in _TENSOR_NAMESPACES
+                and function[:1].islower()
+                and function not in _NON_TENSOR_FUNCTIONS
+            )
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value not in _NON_TENSOR_FUNCTIONS:
+            return self.is_tensor(call.func.value, scope, order, depth + 1)
+        return False
+
+    def _name_is_tensor(self, name: str, scope: Scope, order: int, depth: int) -> bool:
+        binding = self.facts.binding_scope(name, scope)
+        if binding is None:
+            return False
+        earlier = [site for site in self._assignments.get((id(binding), name), ()) if site.order < order]
+        assignments = earlier if binding is scope else self._assignments.get((id(binding), name), [])
+        if assignments:
+            site = assignments[-1]
+            if isinstance(site.node, cst.AnnAssign) and self._is_tensor_annotation(site.node.annotation, site.scope):
+                return True
+            return site.value is not None and self.is_tensor(site.value, site.scope, site.order, depth + 1)
+        function = self._functions.get(id(binding))
+        return function is not None and self._parameter_is_tensor(function, name)
+
+    def _parameter_is_tensor(self, function: FunctionSite, name: str) -> bool:
+        params = function.node.params
+        every = [*params.posonly_params, *params.params, *params.kwonly_params]
+        param = next((p for p in every if p.name.value == name), None)
+        if param is None:
+            return False
+        outer = function.scope.parent or self.facts.module_scope
+        if param.annotation is not None and self._is_tensor_annotation(param.annotation, outer):
+            return True
+        return function.node.name.value == "forward" and param is not every[0] and self._in_nn_module(function)
+
+    def _is_tensor_annotation(self, annotation: cst.Annotation, scope: Scope) -> bool:
+        expr = annotation.annotation
+        if isinstance(expr, cst.SimpleString):
+            return string_value(expr) in (TENSOR_TYPE, "Tensor") and self.imports_torch
+        qualname = self.facts.qualname(expr, scope)
+        return qualname is not None and canonical_name(qualname) == TENSOR_TYPE
+
+    def _in_nn_module(self, function: FunctionSite) -> bool:
+        owner = function.scope.parent
+        cls = self._classes.get(id(owner)) if owner is not None else None
+        return cls is not None and self._is_nn_module(cls, set())
+
+    def _is_nn_module(self, cls: ClassSite, seen: set[str]) -> bool:
+        """`nn.Module` or any torch.nn class among its bases, following classes of this file."""
+        seen.add(cls.qualname)
+        for base in cls.base_qualnames:
+            if base == NN_MODULE or canonical_name(base).startswith("torch.nn."):
+                return True
+            local = self._classes_by_qualname.get(base)
+            if local is not None and local.qualname not in seen and self._is_nn_module(local, seen):
+                return True
+        return False
+
+    # -- indexes -------------------------------------------------------------
+
+    @cached_property
+    def _assignments(self) -> dict[tuple[int, str], list[AssignSite]]:
+        index: dict[tuple[int, str], list[AssignSite]] = {}
+        for site in self.facts.assignments:
+            if isinstance(site.target, cst.Name):
+                index.setdefault((id(site.scope), site.target.value), []).append(site)
+        return index
+
+    @cached_property
+    def _functions(self) -> dict[int, FunctionSite]:
+        return {id(function.scope): function for function in self.facts.functions}
+
+    @cached_property
+    def _classes(self) -> dict[int, ClassSite]:
+        return {id(cls.scope): cls for cls in self.facts.classes}
+
+    @cached_property
+    def _classes_by_qualname(self) -> dict[str, ClassSite]:
+        prefix = f"{self.facts.module_name}." if self.facts.module_name else ""
+        return {prefix + cls.qualname: cls for cls in self.facts.classes}
+
+
+def _spelling(callee: str, form: str) -> str:
+    return f"Tensor.{callee}()" if form == "method" else callee
+
+
+def _literal(expr: cst.BaseExpression) -> Any:
+    """The Python value of a literal argument, or UNKNOWN."""
+    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[expr.value]
+    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString)):
+        try:
+            return expr.evaluated_value
+        except Exception:  # noqa: BLE001 - an odd literal is simply not known
+            return UNKNOWN
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = _literal(expr.expression)
+        return -inner if isinstance(inner, (int, float)) and not isinstance(inner, bool) else UNKNOWN
+    if isinstance(expr, (cst.Tuple, cst.List)):
+        items = [_literal(element.value) for element in expr.elements if not isinstance(element, cst.StarredElement)]
+        if len(items) != len(expr.elements) or any(item is UNKNOWN for item in items):
+            return UNKNOWN
+        return tuple(items)
+    return UNKNOWN

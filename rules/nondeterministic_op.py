@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from repro_lint.facts import FileFacts
+from repro_lint.fixes import insert_at_program_start
+from repro_lint.rule import UNSAFE, AddImport, Edit, Fix, Rule, RuleContext, Violation
+
+from ._ops import OpMatcher, OpUse, deterministic_mode_covers, reachable_effects, op_tag, version_text
+
+DETERMINISTIC_ALGORITHMS = "torch.use_deterministic_algorithms"
+
+
+class NondeterministicOp(Rule):
+    """
+    What it does:
+        Flags calls to PyTorch ops that are nondeterministic by default but switch to a
+        deterministic implementation under `torch.use_deterministic_algorithms(True)`, in a
+        program that never turns that mode on. A helper that turns it on counts, in this
+        file or anywhere in the linted project. For cuDNN convolutions,
+        `torch.backends.cudnn.deterministic = True` counts too, and they are reported once
+        per file, at the first one, rather than once per layer. Most such ops are
+        nondeterministic on CUDA only; `index_put_(accumulate=True)` and `put_` also are
+        on the CPU.
+
+    Why it matters:
+        These ops use atomic additions or unordered writes, so two runs of the same seeded
+        program give different numbers. The deterministic implementation exists, but torch
+        only uses it when asked.
+
+    Example:
+        import torch
+
+        def histogram(counts, index, values):
+            counts.index_add_(0, index, values)
+            return counts
+
+    Use instead:
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+        def histogram(counts, index, values):
+            counts.index_add_(0, index, values)
+            return counts
+
+    Fix safety:
+        Unsafe: `torch.use_deterministic_algorithms(True)` is inserted at the start of the
+        program (the top of its `__main__` block, else after the imports). Other ops in the
+        program may then raise a RuntimeError (see RPL401), and deterministic kernels can
+        be slower. Files that only define functions and classes get no fix.
+    """
+
+    code = "RPL402"
+    name = "nondeterministic-op"
+    summary = "A nondeterministic op in a program that never turns on torch.use_deterministic_algorithms"
+    fix_applicability = UNSAFE
+
+    def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        effects = reachable_effects(ctx.facts, ctx.project)
+        version = version_text(ctx.torch_version)
+        uses = [
+            use for use in OpMatcher(ctx.facts, ctx.torch_version).uses()
+            if use.nondeterministic_by_default
+            and use.has_deterministic_alternative
+            and not deterministic_mode_covers(use.entry, effects)
+        ]
+        if not uses:
+            return
+        fix = _deterministic_mode_fix(ctx.facts)
+        cudnn = [use for use in uses if use.entry.cudnn]
+        if cudnn:
+            yield Violation(cudnn[0].node, _cudnn_message(cudnn, version), fix)
+        reported = {id(use.node) for use in cudnn}
+        for use in uses:
+            if id(use.node) not in reported:
+                reported.add(id(use.node))
+                yield Violation(use.node, _message(use, version), fix)
+
+
+def _message(use: OpUse, version: str) -> str:
+    entry = use.entry
+    return (
+        f"`{use.spelling}` ({use.condition}) is nondeterministic, and this program never turns on "
+        f"`torch.use_deterministic_algorithms(True)`, which makes it deterministic in torch {version}. "
+        f"Workaround: {entry.workaround} {op_tag(entry)}"
+    )
+
+
+def _cudnn_message(uses: list[OpUse], version: str) -> str:
+    first = uses[0]
+    others = len({id(use.node) for use in uses}) - 1
+    which = f"`{first.spelling}` here" + (f" and {others} more in this file" if others else "")
+    return (
+        f"cuDNN convolutions ({which}) pick nondeterministic algorithms on CUDA, and this program sets "
+        "neither `torch.backends.cudnn.deterministic = True` nor `torch.use_deterministic_algorithms(True)`, "
+        f"either of which makes them deterministic in torch {version}. "
+        f"Workaround: {first.entry.workaround} {op_tag(first.entry)}"
+    )
+
+
+def _deterministic_mode_fix(facts: FileFacts) -> Fix | None:
+    """Turn deterministic mode on where the program starts; library files get no fix."""
+    if not facts.is_program or not facts.module.body:
+        return None
+    edits: list[Edit] = []
+    function = facts.expression_for(DETERMINISTIC_ALGORITHMS)
+    if function is None:
+        if facts.module_scope.binds("torch"):
+            return None  # `torch` names something else here; importing it would shadow that
+        edits.append(AddImport("torch"))
+        function = DETERMINISTIC_ALGORITHMS
+    code = f"{function}(True)\n"
+    edits.append(insert_at_program_start(facts.module, facts.main_block, code))
+    return Fix(UNSAFE, f"Call `{function}(True)` at the start of the program", tuple(edits))

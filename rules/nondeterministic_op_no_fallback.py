@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from repro_lint.rule import Rule, RuleContext, Violation
+
+from ._ops import OpMatcher, OpUse, reachable_effects, op_tag, version_text, DETERMINISTIC_MODE
+
+
+class NondeterministicOpNoFallback(Rule):
+    """
+    What it does:
+        Flags calls to PyTorch ops that have no deterministic implementation in the target
+        torch version: under `torch.use_deterministic_algorithms(True)` they raise a
+        RuntimeError, or they stay nondeterministic. Every call form counts: `torch.X(...)`,
+        `F.X(...)` through any alias, `nn` module constructors and tensor methods. Argument
+        conditions from the op catalog are checked, so `F.interpolate(mode="nearest")` or
+        `torch.bincount(x)` without weights are not flagged where the catalog says they are
+        fine. The op is flagged whether or not the program turns deterministic mode on;
+        an op that is deterministic by default but raises under that mode (for example
+        `torch.bincount` without weights in torch 1.13) is flagged only in a program that
+        turns the mode on.
+
+    Why it matters:
+        Turning deterministic mode on does not help these ops: the run either stops with a
+        RuntimeError, often at the first backward pass hours into training, or silently
+        keeps its run-to-run differences. Each needs its own workaround, which the message
+        gives from the catalog.
+
+    Example:
+        import torch
+        import torch.nn.functional as F
+
+        def upsample(features):
+            return F.interpolate(features, scale_factor=2, mode="bilinear")
+
+    Use instead:
+        import torch
+        import torch.nn.functional as F
+
+        def upsample(features):
+            return F.interpolate(features, scale_factor=2, mode="nearest")
+
+    Fix safety:
+        No automatic fix: every workaround changes what the program computes (another
+        interpolation mode, another padding, running the op on the CPU), so the message
+        carries the catalog's workaround for a person to apply.
+    """
+
+    code = "RPL401"
+    name = "nondeterministic-op-no-fallback"
+    summary = "An op with no deterministic implementation: it raises under deterministic mode, or stays nondeterministic"
+
+    def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        version = version_text(ctx.torch_version)
+        mode_on: bool | None = None
+        reported: set[int] = set()
+        for use in OpMatcher(ctx.facts, ctx.torch_version).uses():
+            if id(use.node) in reported or use.has_deterministic_alternative:
+                continue
+            if not use.nondeterministic_by_default:
+                if mode_on is None:
+                    mode_on = DETERMINISTIC_MODE in reachable_effects(ctx.facts, ctx.project)
+                if not mode_on:
+                    continue
+            reported.add(id(use.node))
+            yield Violation(use.node, _message(use, version))
+
+
+def _message(use: OpUse, version: str) -> str:
+    entry = use.entry
+    what = f"`{use.spelling}` ({use.condition})"
+    if not use.nondeterministic_by_default:
+        verdict = (
+            f"raises a RuntimeError under `torch.use_deterministic_algorithms(True)` in torch {version}, "
+            "which this program turns on"
+        )
+    elif use.raises_under_deterministic_mode:
+        verdict = (
+            f"is nondeterministic and has no deterministic implementation in torch {version}: "
+            "it raises a RuntimeError under `torch.use_deterministic_algorithms(True)`"
+        )
+    else:
+        verdict = (
+            f"is nondeterministic and has no deterministic implementation in torch {version}: "
+            "it stays nondeterministic even under `torch.use_deterministic_algorithms(True)`"
+        )
+    return f"{what} {verdict}. Workaround: {entry.workaround} {op_tag(entry)}"
