@@ -19,16 +19,22 @@ def _escape_property(text: str) -> str:
 
 
 def render(findings: Sequence[Finding], context: ReportContext) -> str:
-    lines = []
-    for f in findings:
-        properties = [f"file={_escape_property(f.path)}", f"line={f.line}"]
+    return "".join(annotation(f) + "\n" for f in findings)
+
+
+def annotation(f: Finding) -> str:
+    level = _LEVELS.get(f.severity, "warning")
+    message = f"{f.code} {f.message}"
+    properties = [f"file={_escape_property(f.path)}"]
+    if f.cell is not None:
+        # Lines in a notebook cell are not lines of the .ipynb file: annotate the file, name the place.
+        message = f"{f.code} cell {f.cell}, line {f.line}: {f.message}"
+    else:
+        properties += [f"line={f.line}"]
         if f.end_line == f.line:
             # GitHub rejects col/endColumn on annotations that span lines.
-            properties.append(f"col={f.column}")
-        properties.append(f"endLine={f.end_line}")
-        if f.end_line == f.line:
-            properties.append(f"endColumn={f.end_column}")
-        properties.append(f"title={_escape_property(f.code)}")
-        level = _LEVELS.get(f.severity, "warning")
-        lines.append(f"::{level} {','.join(properties)}::{_escape_data(f'{f.code} {f.message}')}")
-    return "".join(line + "\n" for line in lines)
+            properties += [f"col={f.column}", f"endLine={f.end_line}", f"endColumn={f.end_column}"]
+        else:
+            properties += [f"endLine={f.end_line}"]
+    properties.append(f"title={_escape_property(f.code)}")
+    return f"::{level} {','.join(properties)}::{_escape_data(message)}"
