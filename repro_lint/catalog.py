@@ -374,11 +374,18 @@ class OpEntry:
     docstring_differs: str = ""
     alerts: tuple[str, ...] = ()
     notes: str = ""
+    oldest_version: Version = (0, 0)
+    """The catalog's oldest version; older targets are looked up as this one."""
 
     # -- versions ----------------------------------------------------------
 
     def behaviour(self, version: Version) -> Behaviour | None:
-        """The behaviour in `version`, or None when the op is deterministic (or absent) there."""
+        """The behaviour in `version`, or None when the op is deterministic (or absent) there.
+
+        A version older than the catalog's oldest is looked up as the oldest; the last
+        row is open-ended unless it has `until`, so newer versions get the newest facts.
+        """
+        version = max(tuple(version), self.oldest_version)  # type: ignore[assignment]
         for row in self.history:
             if row.covers(version):
                 return row
@@ -768,6 +775,7 @@ def _build_op(table: Mapping[str, Any], versions: tuple[Version, ...], origin: s
         alerts=_strings(table.get("alerts", []), where, "alerts"),
         notes=table.get("notes", "").strip(),
         history=tuple(ordered),
+        oldest_version=versions[0],
     )
 
 

@@ -183,7 +183,9 @@ def test_behaviour_changes_across_versions():
 
 
 def test_versions_outside_the_catalog_clamp_sensibly():
-    # Older than 1.8 behaves like 1.8 only where a row starts at 1.8; newer than 2.14 like 2.14.
+    # Older than 1.8 is looked up as 1.8, newer than 2.14 as 2.14.
+    assert mode("index_add", (1, 7)) == RAISES
+    assert CATALOG.cublas_workspace_required((1, 5)) is True
     assert mode("cumsum_cuda", (3, 0)) == DET
     assert mode("index_add", (2, 99)) == DET
     assert op("kthvalue_cuda").behaviour((3, 0)) is None
