@@ -4,7 +4,9 @@ The project pass gathers these effects per function and follows calls across
 files, so that "the program seeds torch" holds when a helper in another module
 does it. Effects are short strings:
 
-- ``seed:torch``, ``seed:random``, ``seed:numpy``: that global RNG was seeded;
+- ``seed:torch``, ``seed:random``, ``seed:numpy``: that global RNG was seeded with a
+  chosen value (a seed from entropy, such as ``random.seed()``, does not count);
+- ``rng:torch``, ``rng:random``, ``rng:numpy``: that global RNG was drawn from;
 - ``deterministic-mode``: ``torch.use_deterministic_algorithms(True)``;
 - ``cudnn-deterministic``: ``torch.backends.cudnn.deterministic = True``;
 - ``env:<NAME>``: the environment variable NAME was set.
@@ -18,14 +20,28 @@ import libcst as cst
 
 from repro_lint.facts import literal_bool, string_value
 
+from ._seeding import consumed_rng, seeded_rngs
+
 if TYPE_CHECKING:
     from repro_lint.facts import AssignSite, CallSite, FileFacts
 
 ENVIRON = "os.environ"
 _ENV_SETTERS = {"os.environ.setdefault", "os.putenv", "os.environ.update"}
+# Besides seeding, this helper sets the backend flags and variables (facts.md §5).
+_FULL_DETERMINISM = frozenset({
+    "deterministic-mode", "cudnn-deterministic", "env:CUBLAS_WORKSPACE_CONFIG",
+    "env:CUDA_LAUNCH_BLOCKING", "env:FLASH_ATTENTION_DETERMINISTIC",
+})
+_HELPERS_SETTING_FLAGS = {
+    "transformers.enable_full_determinism": _FULL_DETERMINISM,
+    "transformers.trainer_utils.enable_full_determinism": _FULL_DETERMINISM,
+}
 
 
 def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:
+    rng_effects = rng_call_effects(call)
+    if rng_effects:
+        return rng_effects | _HELPERS_SETTING_FLAGS.get(call.qualname or "", frozenset())
     name = call.qualname
     if name is None:
         return frozenset()
@@ -45,6 +61,13 @@ def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:
         if mode is not None and literal_bool(mode.value) is True:
             return frozenset({"deterministic-mode"})
     return frozenset()
+
+
+def rng_call_effects(call: CallSite) -> frozenset[str]:
+    """``seed:<rng>`` for the RNGs the call seeds, ``rng:<rng>`` for the one it draws from."""
+    seeded = frozenset(f"seed:{rng}" for rng in seeded_rngs(call))
+    consumed = consumed_rng(call)
+    return seeded | {f"rng:{consumed}"} if consumed else seeded
 
 
 def assignment_effects(site: AssignSite, facts: FileFacts) -> frozenset[str]:

@@ -1,0 +1,297 @@
+"""The program model: what a file's code does to the global RNGs, in execution order.
+
+Entry code is what runs when the file is executed: module-level statements
+(class bodies included) and the `__main__` block, in source order. Calls into
+functions and classes of the same file are followed in order, as if inlined;
+calls into project functions of other files contribute their effects from the
+project pass (`ProjectFacts.effects_of`), seeding taken as happening first.
+
+Each function body (and the entry code) is a list of `Step`s: its calls in
+source order, with the RNGs each seeds and draws from. From these the model
+derives, once per file, the first unseeded draw from each RNG (RPL101-RPL103)
+and the late seeds, where a scope draws before its own first seed (RPL105).
+Rules get the model with `program_for(ctx.facts, ctx.project)`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Iterator
+
+import libcst as cst
+
+from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
+from repro_lint.project import ProjectFacts
+from repro_lint.rules._seeding import RNGS, consumed_rng, seeded_rngs
+
+# Packages whose seeding functions are known by name; anything else named like
+# a seed function and defined outside the linted tree is trusted to seed.
+_KNOWN_PACKAGES = frozenset({"torch", "numpy", "random", "builtins"})
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One call in a scope and what running it does to the global RNGs."""
+
+    call: CallSite
+    owner: FunctionSite | None  # the function whose body holds the call; None for entry code
+    index: int  # position among the owner's steps
+    seeds: frozenset[str]
+    consumes: frozenset[str]  # drawn from before any seed inside the call
+    callee: FunctionSite | None  # the same-file function the call runs, if any
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What running a function does, starting with nothing seeded."""
+
+    seeds: frozenset[str]
+    first_unseeded: dict[str, Step]  # per RNG, its first unseeded draw (a step of this function)
+
+
+@dataclass(frozen=True, eq=False)
+class Consumption:
+    """The first draw from an RNG in execution order, with no seed for it before."""
+
+    rng: str
+    chain: tuple[Step, ...]  # from an entry step down to the step that draws
+
+    @property
+    def call(self) -> CallSite:
+        return self.chain[-1].call
+
+
+@dataclass(frozen=True, eq=False)
+class DrawBeforeSeed:
+    """In one scope, a draw from `rng` before that scope's first seed of `rng`."""
+
+    rng: str
+    consumer: Step
+    seed: Step
+
+
+class Program:
+    """The RNG behaviour of one file's code; see the module docstring."""
+
+    def __init__(self, facts: FileFacts, project: ProjectFacts):
+        self.facts = facts
+        self.project = project
+        prefix = f"{facts.module_name}." if facts.module_name else ""
+        self._functions_by_scope = {site.scope: site for site in facts.functions}
+        self._functions_by_name = {prefix + site.qualname: site for site in facts.functions}
+        self._classes_by_name = {prefix + site.qualname: site for site in facts.classes}
+        self._classes_by_scope = {site.scope: site for site in facts.classes}
+        self._calls_by_owner: dict[FunctionSite | None, list[CallSite]] = {None: []}
+        for call in facts.calls:
+            owner = self._owner(call.scope)
+            if owner is not _LAMBDA:
+                self._calls_by_owner.setdefault(owner, []).append(call)  # type: ignore[arg-type]
+        self._steps: dict[FunctionSite | None, list[Step]] = {}
+        self._flows: dict[FunctionSite, Flow] = {}
+        self._entry_states: dict[FunctionSite, frozenset[str]] = {}
+        self._first_unseeded: dict[str, Consumption] = {}
+        self._walk(None, (), set(), set())
+        self._in_main_block = _call_ids(facts.main_block) if facts.main_block is not None else frozenset()
+
+    # -- queries ---------------------------------------------------------
+
+    @property
+    def is_program(self) -> bool:
+        return self.facts.is_program
+
+    def unseeded(self) -> dict[str, Consumption]:
+        """Per RNG, its first draw with no seed before, unless a late seed (RPL105) explains it."""
+        return {
+            rng: consumption
+            for rng, consumption in self._first_unseeded.items()
+            if not any(self._seeds_later(step, rng) for step in consumption.chain)
+        }
+
+    def seeds_anywhere(self) -> frozenset[str]:
+        """The RNGs any code of the file seeds, directly or through the functions it calls."""
+        owners = [None, *self.facts.functions]
+        return frozenset(rng for owner in owners for step in self.steps(owner) for rng in step.seeds)
+
+    def seeding_starts_in_main_block(self) -> bool:
+        """True when every unseeded draw happens inside the `__main__` block."""
+        return self.facts.main_block is not None and all(
+            id(c.chain[0].call.node) in self._in_main_block for c in self.unseeded().values()
+        )
+
+    def late_seeds(self) -> Iterator[DrawBeforeSeed]:
+        """Per scope and RNG, the first draw that comes before the scope's first seed of it."""
+        for owner in [None, *self.facts.functions]:
+            steps = self.steps(owner)
+            seeded_on_entry = self._entry_states.get(owner, frozenset()) if owner else frozenset()
+            for rng in RNGS:
+                if rng in seeded_on_entry:
+                    continue
+                first_seed = next((s for s in steps if rng in s.seeds), None)
+                if first_seed is None:
+                    continue
+                consumer = next((s for s in steps[: first_seed.index] if rng in s.consumes), None)
+                if consumer is not None:
+                    yield DrawBeforeSeed(rng, consumer, first_seed)
+
+    def steps(self, owner: FunctionSite | None) -> list[Step]:
+        """The calls of a function body (None: the entry code) as steps, in source order."""
+        if owner not in self._steps:
+            self._steps[owner] = []  # a recursive call sees an empty body
+            calls = self._calls_by_owner.get(owner, [])
+            self._steps[owner] = [self._step(call, owner, index) for index, call in enumerate(calls)]
+        return self._steps[owner]
+
+    def statement_blocks(self, owner: FunctionSite | None) -> list[list[cst.BaseStatement]]:
+        """The statement lists that directly make up a scope's body."""
+        if owner is not None:
+            body = owner.node.body
+            return [list(body.body)] if isinstance(body, cst.IndentedBlock) else []
+        blocks = [list(self.facts.module.body)]
+        main = self.facts.main_block
+        if main is not None and isinstance(main.body, cst.IndentedBlock):
+            blocks.append(list(main.body.body))
+        return blocks
+
+    # -- building --------------------------------------------------------
+
+    def _walk(
+        self,
+        owner: FunctionSite | None,
+        prefix: tuple[Step, ...],
+        seeded: set[str],
+        visited: set[FunctionSite],
+    ) -> None:
+        """Run `owner`'s steps in order from the entry code, entering each same-file
+        function the first time it is called (later calls can only draw what the
+        first one drew, with at least as much seeded)."""
+        for step in self.steps(owner):
+            callee = step.callee
+            if callee is not None and callee not in visited:
+                visited.add(callee)
+                self._entry_states[callee] = frozenset(seeded)
+                self._walk(callee, (*prefix, step), seeded, visited)
+                seeded |= step.seeds
+                continue
+            for rng in RNGS:
+                if rng in step.consumes and rng not in seeded and rng not in self._first_unseeded:
+                    self._first_unseeded[rng] = Consumption(rng, (*prefix, step))
+            seeded |= step.seeds
+
+    def _step(self, call: CallSite, owner: FunctionSite | None, index: int) -> Step:
+        seeds = set(seeded_rngs(call))
+        consumed = consumed_rng(call)
+        consumes = {consumed} if consumed else set()
+        callee = None if self._configured(call.qualname) else self._local_callee(call)
+        if callee is not None:
+            flow = self._flow(callee)
+            seeds |= flow.seeds
+            consumes |= set(flow.first_unseeded)
+        elif call.qualname is not None:
+            effects = self.project.effects_of(call.qualname)
+            seeds |= {effect[len("seed:"):] for effect in effects if effect.startswith("seed:")}
+            # Order inside another file's function is not known: its seeds count as first.
+            consumes |= {effect[len("rng:"):] for effect in effects if effect.startswith("rng:")} - seeds
+            if self._outside_seed_helper(call.qualname):
+                seeds |= set(RNGS)
+        return Step(call, owner, index, frozenset(seeds), frozenset(consumes), callee)
+
+    def _flow(self, function: FunctionSite) -> Flow:
+        if function in self._flows:
+            return self._flows[function]
+        self._flows[function] = Flow(frozenset(), {})  # recursion: the inner call does nothing
+        seeded: set[str] = set()
+        first: dict[str, Step] = {}
+        for step in self.steps(function):
+            for rng in step.consumes - seeded:
+                first.setdefault(rng, step)
+            seeded |= step.seeds
+        self._flows[function] = Flow(frozenset(seeded), first)
+        return self._flows[function]
+
+    def _seeds_later(self, step: Step, rng: str) -> bool:
+        return any(rng in later.seeds for later in self.steps(step.owner)[step.index + 1:])
+
+    def _configured(self, qualname: str | None) -> bool:
+        """A name in config `seed-functions`: its effects are given, not analysed."""
+        return qualname is not None and self.project.canonical(qualname) in self.project.extra_effects
+
+    def _outside_seed_helper(self, qualname: str) -> bool:
+        """A function from outside the linted tree named like a seeding helper (`set_seed`)."""
+        if qualname.split(".")[0] in _KNOWN_PACKAGES:
+            return False
+        if self.project.is_project_function(qualname) or self.project.is_project_class(qualname):
+            return False
+        return "seed" in qualname.rsplit(".", 1)[-1].lower()
+
+    def _local_callee(self, call: CallSite) -> FunctionSite | None:
+        """The same-file function a call runs: a function, a class's `__init__`, or `self.method()`."""
+        name = call.qualname
+        if name is not None:
+            if name in self._functions_by_name:
+                return self._functions_by_name[name]
+            if name in self._classes_by_name:
+                return self._constructor(self._classes_by_name[name], set())
+            return None
+        func = call.node.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"):
+            return None
+        method = self._owner(call.scope)
+        if not isinstance(method, FunctionSite) or method.scope.parent is None:
+            return None
+        cls = self._classes_by_scope.get(method.scope.parent)
+        return self._method(cls, func.attr.value, set()) if cls is not None else None
+
+    def _constructor(self, cls: ClassSite, seen: set[str]) -> FunctionSite | None:
+        return self._method(cls, "__init__", seen)
+
+    def _method(self, cls: ClassSite, name: str, seen: set[str]) -> FunctionSite | None:
+        """`cls.name`, looked up through the same-file base classes."""
+        prefix = f"{self.facts.module_name}." if self.facts.module_name else ""
+        if cls.qualname in seen:
+            return None
+        seen.add(cls.qualname)
+        found = self._functions_by_name.get(f"{prefix}{cls.qualname}.{name}")
+        if found is not None and found.scope.parent is cls.scope:
+            return found
+        for base in cls.base_qualnames:
+            if base in self._classes_by_name:
+                found = self._method(self._classes_by_name[base], name, seen)
+                if found is not None:
+                    return found
+        return None
+
+    def _owner(self, scope: Scope) -> FunctionSite | None | object:
+        """The function whose execution runs code in `scope`; None for entry code."""
+        while scope.kind in ("comprehension", "class") and scope.parent is not None:
+            scope = scope.parent
+        if scope.kind == "function":
+            return self._functions_by_scope[scope]
+        if scope.kind == "lambda":
+            return _LAMBDA
+        return None
+
+
+_LAMBDA = object()  # lambda bodies run when called, which the model does not follow
+_PROGRAMS: weakref.WeakKeyDictionary[FileFacts, tuple[ProjectFacts, Program]] = weakref.WeakKeyDictionary()
+
+
+def program_for(facts: FileFacts, project: ProjectFacts) -> Program:
+    """The file's program model, built once per file and project."""
+    cached = _PROGRAMS.get(facts)
+    if cached is not None and cached[0] is project:
+        return cached[1]
+    program = Program(facts, project)
+    _PROGRAMS[facts] = (project, program)
+    return program
+
+
+def _call_ids(node: cst.CSTNode) -> frozenset[int]:
+    found = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call):
+            found.add(id(current))
+        stack.extend(current.children)
+    return frozenset(found)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from repro_lint.facts import FileFacts
+from repro_lint.program import DrawBeforeSeed, Program, program_for
+from repro_lint.rule import UNSAFE, Edit, Fix, Replace, Rule, RuleContext, Violation
+
+from ._seeding import RNG_LABEL, code_of
+
+
+class LateSeed(Rule):
+    """
+    What it does:
+        Flags, in one scope (a function body, or the module's entry code), a draw from a
+        global RNG that comes before that scope's first seed of the same RNG, as in
+        `model = Net(); torch.manual_seed(0)`. The draw can be direct or through a
+        function that draws. Reported at the draw.
+
+    Why it matters:
+        The seed only fixes what comes after it. Everything drawn before it, typically
+        the initial weights or the data split, is still different in every run, while the
+        code looks seeded.
+
+    Example:
+        import torch
+
+        weights = torch.randn(3, 3)
+        torch.manual_seed(0)
+
+    Use instead:
+        import torch
+
+        torch.manual_seed(0)
+        weights = torch.randn(3, 3)
+
+    Fix safety:
+        Unsafe: the seed statement moves to just before the first draw, when both are
+        statements of the same block and nothing in between assigns a name the seed
+        uses. Everything drawn after the old position then gets different numbers than
+        before.
+    """
+
+    code = "RPL105"
+    name = "late-seed"
+    summary = "An RNG is drawn from before the scope seeds it"
+    fix_applicability = UNSAFE
+    markers = ("seed",)
+
+    def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        program = program_for(ctx.facts, ctx.project)
+        for late in program.late_seeds():
+            seed_line = code_of(late.seed.call.node.func)
+            yield Violation(
+                late.consumer.call.node,
+                f"`{code_of(late.consumer.call.node.func)}(...)` draws from {RNG_LABEL[late.rng]} "
+                f"before `{seed_line}(...)` seeds it, later in the same scope",
+                self._move_fix(program, late, ctx.facts),
+            )
+
+    def _move_fix(self, program: Program, late: DrawBeforeSeed, facts: FileFacts) -> Fix | None:
+        consumer, seed = late.consumer.call, late.seed.call
+        if not _is_call_line(seed.statement):
+            return None
+        for block in program.statement_blocks(late.seed.owner):
+            first = _index(block, consumer.statement)
+            last = _index(block, seed.statement)
+            if first is None or last is None or first >= last:
+                continue
+            if _reassigned_between(facts, seed.statement, consumer.order, seed.order):
+                return None
+            # Rotate block[first..last] by one: the seed line first, the rest shifted down.
+            # Replacing in place keeps every block the same length for other fixes' inserts.
+            moved = [block[last], *block[first:last]]
+            edits: tuple[Edit, ...] = tuple(
+                Replace(old, new) for old, new in zip(block[first : last + 1], moved)
+            )
+            return Fix(UNSAFE, f"Move `{code_of(seed.node.func)}(...)` before the first draw", edits)
+        return None
+
+
+def _is_call_line(statement: cst.CSTNode) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) for small in statement.body
+    )
+
+
+def _index(block: list[cst.BaseStatement], statement: cst.CSTNode) -> int | None:
+    return next((i for i, s in enumerate(block) if s is statement), None)
+
+
+def _reassigned_between(facts: FileFacts, statement: cst.CSTNode, start: int, end: int) -> bool:
+    """Whether a name the seed statement reads is assigned between the draw and the seed."""
+    used = set()
+    stack = [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            used.add(node.value)
+        stack.extend(node.children)
+    return any(
+        start < site.order < end and isinstance(site.target, cst.Name) and site.target.value in used
+        for site in facts.assignments
+    )
