@@ -408,7 +408,7 @@ class SharedRng:
     """An RNG object a Dataset builds in `__init__` and draws from in its workers."""
 
     constructor: cst.Call
-    attribute: str
+    target: str  # as written in `__init__`: "self.rng"
     drawn_in: str  # the first worker-side method that draws from it
 
 
@@ -427,7 +427,7 @@ def shared_dataset_rngs(facts: FileFacts) -> Iterator[SharedRng]:
                 drawn.setdefault(attr, name)
         for attr, ctor in candidates.items():
             if attr in drawn:
-                yield SharedRng(ctor, attr, drawn[attr])
+                yield SharedRng(ctor, f"{self_name(init)}.{attr}", drawn[attr])
 
 
 def _rngs_built_in(facts: FileFacts, init: FunctionSite) -> dict[str, cst.Call]:

@@ -74,7 +74,7 @@ class DatasetRngSharedAcrossWorkers(Rule):
         for rng in shared_dataset_rngs(ctx.facts):
             yield Violation(
                 rng.constructor,
-                f"`self.{rng.attribute} = {code_of(rng.constructor.func)}(...)` is built in `__init__` and drawn "
+                f"`{rng.target} = {code_of(rng.constructor.func)}(...)` is built in `__init__` and drawn "
                 f"from in `{rng.drawn_in}`: every DataLoader worker gets a copy of the same state and repeats the "
                 "same draws; build it per worker, seeded from `torch.utils.data.get_worker_info().seed`",
             )
