@@ -16,7 +16,7 @@ from repro_lint import __version__
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
-COMMANDS = ("check", "rules", "rule")
+COMMANDS = ("check", "rules", "rule", "verify")
 
 
 class UsageError(Exception):
@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules_command(args[1:])
         if args and args[0] == "rule":
             return _rule_command(args[1:])
+        if args and args[0] == "verify":
+            from repro_lint.verify.cli import main as verify_main
+
+            return verify_main(args[1:])
         if args and args[0] == "check":
             args = args[1:]
         return _check_command(args)

@@ -1,0 +1,219 @@
+"""Mode 2: run the user's script three times under the op tracer and say where runs part.
+
+Runs 1 and 2 use the same environment (PYTHONHASHSEED, thread count); their
+traces are compared op by op. Run 3 enables
+`torch.use_deterministic_algorithms(True, warn_only=True)` and collects the
+nondeterminism alerts PyTorch raises, tied to the user's source lines. The
+children write their traces to a temporary folder and run with
+PYTHONDONTWRITEBYTECODE, so the verifier itself writes nothing into the user's tree.
+This process never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from repro_lint.engine import Finding
+from repro_lint.verify.findings import finding_op
+from repro_lint.verify.processes import ChildResult, python_module_command, run_child
+
+WORKER = "repro_lint.verify.trace_worker"
+DEFAULT_HASH_SEED = "0"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    script: Path
+    args: tuple[str, ...]
+    threads: int | None  # None: torch's default, read from the first run and pinned for the others
+    max_ops: int
+    timeout: float
+
+
+@dataclass
+class TracedRun:
+    label: str
+    child: ChildResult
+    trace: dict | None
+
+    @property
+    def failed(self) -> bool:
+        return self.child.timed_out or self.trace is None or self.trace["exit_code"] != 0
+
+    def summary(self, timeout: float) -> dict[str, object]:
+        data: dict[str, object] = {"run": self.label, "seconds": round(self.child.seconds, 2)}
+        if self.trace is not None:
+            data.update(exit_code=self.trace["exit_code"], ops=self.trace["total_ops"],
+                        ops_traced=len(self.trace["ops"]))
+        if self.failed:
+            data["failure"] = (self.child.describe_failure(timeout) if self.trace is None or self.child.timed_out
+                               else f"exited with code {self.trace['exit_code']}")
+            data["output"] = self.child.output_tail()
+        return data
+
+
+def verify_run(settings: RunSettings, findings: list[Finding]) -> dict[str, object]:
+    """Run the script (twice, then under deterministic mode) and build the report."""
+    with tempfile.TemporaryDirectory(prefix="repro-lint-trace-") as folder:
+        first = _traced(settings, "1", settings.threads, False, Path(folder))
+        runs = [first]
+        if not first.failed:
+            threads = first.trace["environment"]["threads"]
+            runs.append(_traced(settings, "2", threads, False, Path(folder)))
+            if not runs[1].failed:
+                runs.append(_traced(settings, "deterministic mode", threads, True, Path(folder)))
+    report: dict[str, object] = {
+        "script": str(settings.script), "args": list(settings.args),
+        "environment": {**(first.trace or {}).get("environment", {}),
+                        "PYTHONHASHSEED": _hash_seed(), "max_ops": settings.max_ops},
+        "runs": [run.summary(settings.timeout) for run in runs],
+    }
+    failed = next((run for run in runs if run.failed), None)
+    if failed is not None:
+        report["result"] = "failed"
+        report["failed_run"] = failed.label
+        return report
+    report.update(compare(runs[0].trace, runs[1].trace))
+    alerts = runs[2].trace["alerts"] if len(runs) > 2 else []
+    report["alerts"] = alerts
+    reached = {op[1] for run in runs for op in run.trace["ops"]} | set(runs[2].trace["reached"])
+    report["findings"] = runtime_status(findings, alerts, reached)
+    return report
+
+
+def compare(first: dict, second: dict) -> dict[str, object]:
+    """'identical' with the op count, or the first op where the traces differ."""
+    ops_a, ops_b = first["ops"], second["ops"]
+    for index, (a, b) in enumerate(zip(ops_a, ops_b)):
+        if a != b:
+            return {"result": "diverged", "divergence": _divergence(index, a, b)}
+    if len(ops_a) != len(ops_b):
+        index = min(len(ops_a), len(ops_b))
+        a = ops_a[index] if index < len(ops_a) else None
+        b = ops_b[index] if index < len(ops_b) else None
+        return {"result": "diverged", "divergence": _divergence(index, a, b)}
+    if first["total_ops"] != second["total_ops"]:
+        # Past --max-ops only the counts are known.
+        return {"result": "diverged", "divergence": {
+            "index": len(ops_a), "note": f"after the traced ops, run 1 ran {first['total_ops']} ops "
+                                         f"and run 2 ran {second['total_ops']}"}}
+    return {"result": "identical", "identical_ops": len(ops_a), "total_ops": first["total_ops"]}
+
+
+def _divergence(index: int, a: list | None, b: list | None) -> dict[str, object]:
+    def side(entry: list | None) -> dict[str, object] | None:
+        if entry is None:
+            return None
+        op, location, shapes, digest = entry
+        return {"op": op, "location": location, "outputs": shapes, "hash": digest}
+
+    return {"index": index, "run_1": side(a), "run_2": side(b)}
+
+
+def runtime_status(findings: list[Finding], alerts: list[dict], reached: set[str]) -> list[dict[str, object]]:
+    """Each finding that names an op, marked 'confirmed at runtime', 'reached, no alert' or 'not reached'.
+
+    Other findings (flags, seeding) have no op of their own that a trace could show running.
+    """
+    alerted = {alert["location"] for alert in alerts}
+    marked = []
+    for finding in findings:
+        op = finding_op(finding)
+        if op is None:
+            continue
+        location = f"{_relative(finding.path)}:{finding.line}"
+        if location in alerted:
+            status = "confirmed at runtime"
+        elif location in reached:
+            status = "reached, no alert"
+        else:
+            status = "not reached"
+        marked.append({"path": finding.path, "line": finding.line, "code": finding.code,
+                       "op": op, "message": finding.message, "status": status})
+    return marked
+
+
+def _relative(path: str) -> str:
+    """The path as the tracer writes it: relative to the working directory."""
+    return os.path.relpath(os.path.realpath(path), os.getcwd())
+
+
+def _traced(settings: RunSettings, label: str, threads: int | None, deterministic: bool, folder: Path) -> TracedRun:
+    trace_path = folder / f"trace-{label.replace(' ', '-')}.json"
+    spec = {"script": str(settings.script.resolve()), "args": list(settings.args), "threads": threads,
+            "max_ops": settings.max_ops, "deterministic": deterministic, "trace": str(trace_path)}
+    spec_path = folder / f"spec-{label.replace(' ', '-')}.json"
+    spec_path.write_text(json.dumps(spec))
+    child = run_child(python_module_command(WORKER, str(spec_path)), settings.timeout, env=_child_env(threads))
+    trace = json.loads(trace_path.read_text()) if trace_path.exists() and not child.timed_out else None
+    return TracedRun(label, child, trace)
+
+
+def _hash_seed() -> str:
+    return os.environ.get("PYTHONHASHSEED", DEFAULT_HASH_SEED)
+
+
+def _child_env(threads: int | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = _hash_seed()
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return env
+
+
+# -- reports --------------------------------------------------------------------
+
+
+def render_text(report: dict[str, object]) -> str:
+    env = report["environment"]
+    lines = [f"torch {env.get('torch', '?')}, CUDA {env.get('cuda') or '-'}, "
+             f"cuDNN {env.get('cudnn') or '-'}; {env.get('threads', '?')} CPU threads; "
+             f"PYTHONHASHSEED={env['PYTHONHASHSEED']}"]
+    for run in report["runs"]:
+        ops = f"{run['ops']} ops" if "ops" in run else "no trace"
+        lines.append(f"run {run['run']}: {ops}, {run['seconds']} s"
+                     + (f" -- {run['failure']}" if "failure" in run else ""))
+    if report["result"] == "failed":
+        failed = next(run for run in report["runs"] if "failure" in run)
+        lines.append(f"verify: run {failed['run']} {failed['failure']}; its output:")
+        lines.append(failed["output"] or "(no output)")
+        return "\n".join(lines) + "\n"
+    if report["result"] == "identical":
+        capped = (f" (the first {report['identical_ops']} of {report['total_ops']}, --max-ops)"
+                  if report["total_ops"] > report["identical_ops"] else "")
+        lines.append(f"identical: {report['identical_ops']} ops{capped}")
+    else:
+        lines.extend(_divergence_lines(report["divergence"]))
+    lines.append(f"deterministic mode: {len(report['alerts'])} alert{'s' if len(report['alerts']) != 1 else ''}")
+    for alert in report["alerts"]:
+        lines.append(f"  {alert['location']}: {alert['op']}: {alert['message']}")
+    if report["findings"]:
+        lines.append("static findings:")
+        for finding in report["findings"]:
+            lines.append(f"  {finding['path']}:{finding['line']}: {finding['code']} {finding['status']}")
+    return "\n".join(lines) + "\n"
+
+
+def _divergence_lines(divergence: dict[str, object]) -> list[str]:
+    if "note" in divergence:
+        return [f"diverged: {divergence['note']}"]
+    first, second = divergence["run_1"], divergence["run_2"]
+    where = first or second
+    lines = [f"diverged at op #{divergence['index'] + 1}: {where['op']} at {where['location']}"]
+    for label, side in (("run 1", first), ("run 2", second)):
+        if side is None:
+            lines.append(f"  {label}: (no more ops)")
+        else:
+            detail = "" if side is where or (side["op"], side["location"]) == (where["op"], where["location"]) \
+                else f"{side['op']} at {side['location']} "
+            lines.append(f"  {label}: {detail}{side['outputs']} hash {side['hash']}")
+    return lines
+
+
+def render_json(report: dict[str, object]) -> str:
+    return json.dumps(report, indent=2) + "\n"

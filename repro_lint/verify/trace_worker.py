@@ -1,0 +1,235 @@
+"""Child process of `repro-lint verify --run`: runs the user's script under an op tracer.
+
+Usage: python -m repro_lint.verify.trace_worker SPEC.json
+
+SPEC names the script, its arguments, the thread count, the op cap, whether to
+enable `use_deterministic_algorithms(True, warn_only=True)`, and where to write
+the trace (JSON). The trace is written even when the script fails, so that the
+parent can still compare what ran before the failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import runpy
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+# Ops whose output is uninitialized memory: its bits differ between runs of a
+# deterministic program, so hashing them would report a false divergence.
+UNINITIALIZED_OUTPUT_OPS = frozenset({
+    "aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
+    "aten.new_empty_strided", "aten.empty_permuted",
+})
+# Digests stay on the device and are copied to the host in batches: one copy
+# per op would synchronize a GPU after every kernel.
+DIGEST_BATCH = 2048
+_INTEGER_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+_DETERMINISM_WARNING = re.compile(r"deterministic", re.IGNORECASE)
+NO_USER_FRAME = "<no user frame>"
+
+
+def tensor_digest(tensor: torch.Tensor) -> torch.Tensor | None:
+    """A 0-dim int64 tensor, on the tensor's device, that changes when any bit changes.
+
+    The bits are read as integers and summed with position weights in int64.
+    Integer addition wraps and is associative, so the digest does not depend on
+    the order of the parallel reduction: the hash itself is deterministic.
+    """
+    if tensor.layout != torch.strided or tensor.is_quantized or tensor.device.type == "meta":
+        return None
+    flat = tensor.detach().contiguous().reshape(-1)
+    if flat.is_complex():
+        flat = torch.view_as_real(flat).reshape(-1)
+    if flat.numel() == 0:
+        return torch.zeros((), dtype=torch.int64, device=flat.device)
+    words = flat.view(_INTEGER_OF_SIZE[flat.element_size()]).to(torch.int64)
+    weights = torch.arange(1, words.numel() + 1, dtype=torch.int64, device=flat.device)
+    weights = weights * 0x9E3779B1 + 0x7F4A7C15
+    return (words * weights).sum()
+
+
+class UserFrames:
+    """Decides which source files are the user's: under the script's folder, not installed packages."""
+
+    def __init__(self, root: Path):
+        self.root = str(root.resolve())
+        self._own_package = str(Path(__file__).resolve().parent.parent)
+        self._decided: dict[str, str | None] = {}
+
+    def location(self) -> str:
+        """'path:line' of the innermost user frame on the current Python stack."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            display = self._display(frame.f_code.co_filename)
+            if display is not None:
+                return f"{display}:{frame.f_lineno}"
+            frame = frame.f_back
+        return NO_USER_FRAME
+
+    def _display(self, filename: str) -> str | None:
+        if filename not in self._decided:
+            self._decided[filename] = self._decide(filename)
+        return self._decided[filename]
+
+    def _decide(self, filename: str) -> str | None:
+        if filename.startswith("<"):
+            return None
+        path = os.path.realpath(filename)
+        if not path.startswith(self.root + os.sep) or path.startswith(self._own_package + os.sep):
+            return None
+        if f"{os.sep}site-packages{os.sep}" in path or f"{os.sep}dist-packages{os.sep}" in path:
+            return None
+        return os.path.relpath(path, os.getcwd())
+
+
+class OpTracer(TorchDispatchMode):
+    """Records each aten op: its name, the user line that called it, and a digest of its outputs."""
+
+    def __init__(self, frames: UserFrames, max_ops: int):
+        super().__init__()
+        self.frames = frames
+        self.max_ops = max_ops
+        self.ops: list[list] = []  # [name, location, shapes, digest], digest filled by _flush
+        self.total_ops = 0
+        self.reached: set[str] = set()  # user lines that ran an op, past the cap too
+        self.current_op = ""
+        self._pending: list[tuple[int, torch.Tensor]] = []
+        # Forked children (DataLoader workers) inherit the mode; their ops are not this run's trace.
+        self._pid = os.getpid()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if os.getpid() != self._pid:
+            return func(*args, **(kwargs or {}))
+        name = str(func.overloadpacket)
+        self.current_op = str(func)
+        result = func(*args, **(kwargs or {}))
+        self.total_ops += 1
+        location = self.frames.location()
+        self.reached.add(location)
+        if len(self.ops) < self.max_ops:
+            self._record(str(func), name, location, result)
+        return result
+
+    def _record(self, op: str, packet: str, location: str, result) -> None:
+        leaves = tree_flatten(result)[0]
+        tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
+        shapes = ",".join(f"{str(t.dtype).removeprefix('torch.')}{list(t.shape)}" for t in tensors)
+        entry = [op, location, shapes, None]
+        if packet in UNINITIALIZED_OUTPUT_OPS:
+            entry[3] = "uninitialized"
+        else:
+            digests = [tensor_digest(t) for t in tensors]
+            if any(d is None for d in digests):
+                entry[3] = "unhashable"
+            elif digests:
+                combined = digests[0]
+                for position, digest in enumerate(digests[1:], start=2):
+                    combined = combined * 1000003 + digest * position
+                self._pending.append((len(self.ops), combined))
+            else:
+                # `.item()` and friends return Python scalars: the value is its own digest.
+                entry[3] = "value " + ",".join(repr(leaf) for leaf in leaves)
+        self.ops.append(entry)
+        if len(self._pending) >= DIGEST_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        by_device: dict[torch.device, list[tuple[int, torch.Tensor]]] = {}
+        for index, digest in self._pending:
+            by_device.setdefault(digest.device, []).append((index, digest))
+        self._pending = []
+        for pairs in by_device.values():
+            values = torch.stack([d for _, d in pairs]).tolist()
+            for (index, _), value in zip(pairs, values):
+                self.ops[index][3] = f"{value & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+class WarningCollector:
+    """Catches PyTorch's nondeterminism alerts and ties each to the op and the user line that raised it."""
+
+    def __init__(self, frames: UserFrames, tracer: OpTracer):
+        self.frames = frames
+        self.tracer = tracer
+        self.alerts: list[dict[str, str]] = []
+        self._seen: set[tuple[str, str]] = set()
+        self._show = warnings.showwarning
+
+    def install(self) -> None:
+        # The script's own filters must not hide the alerts; each distinct one is kept once.
+        warnings.filterwarnings("always", message=".*deterministic", category=UserWarning)
+        warnings.showwarning = self._showwarning
+
+    def _showwarning(self, message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if not (issubclass(category, UserWarning) and _DETERMINISM_WARNING.search(text)):
+            return self._show(message, category, filename, lineno, file, line)
+        location = self.frames.location()
+        key = (location, text)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.alerts.append({
+                "location": location,
+                "op": self.tracer.current_op,
+                "message": text.split("\n")[0].split(". You can file an issue")[0],
+            })
+        return None
+
+
+def environment(threads: int) -> dict[str, object]:
+    return {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "threads": threads,
+        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    if spec["deterministic"]:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    script = Path(spec["script"])
+    frames = UserFrames(script.parent)
+    tracer = OpTracer(frames, spec["max_ops"])
+    collector = WarningCollector(frames, tracer)
+    collector.install()
+    sys.argv = [str(script), *spec["args"]]
+    sys.path.insert(0, str(script.parent))
+    exit_code = 0
+    try:
+        with tracer:
+            runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as stop:
+        exit_code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if not isinstance(stop.code, (int, type(None))):
+            print(stop.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - the user's failure is reported, with the partial trace
+        traceback.print_exc()
+        exit_code = 1
+    tracer.flush()
+    trace = {
+        "environment": environment(torch.get_num_threads()),
+        "exit_code": exit_code,
+        "total_ops": tracer.total_ops,
+        "ops": tracer.ops,
+        "alerts": collector.alerts,
+        "reached": sorted(tracer.reached),
+    }
+    Path(spec["trace"]).write_text(json.dumps(trace))
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
