@@ -840,7 +840,7 @@ def _catalog_files() -> Iterator[tuple[str, bytes]]:
         candidate = files("repro_lint.rules") / "catalog"
         if candidate.is_dir() and any(p.name.endswith(".toml") for p in candidate.iterdir()):
             directory = candidate
-    except (ImportError, ModuleNotFoundError, TypeError, FileNotFoundError):
+    except Exception:  # not installed, or the rules package fails to import: use the source tree
         directory = None
     if directory is None:
         source_tree = Path(__file__).resolve().parent.parent / "rules" / "catalog"
