@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import libcst as cst
 
-from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, canonical_name, format_version, load_catalog
+from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, canonical_name, load_catalog
 from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, Scope, string_value
 from repro_lint.project import ProjectFacts
 
@@ -75,13 +75,21 @@ class OpUse:
         return self.behaviour.default == "nondeterministic"
 
 
+def without_fallback(uses: list[OpUse], deterministic_mode_on: bool) -> OpUse | None:
+    """The worst of a call's entries that deterministic mode cannot make deterministic.
+
+    An op that is deterministic by default but raises under the mode (`torch.bincount`
+    without weights in 1.13) only matters to a program that turns the mode on.
+    """
+    for use in uses:
+        if not use.has_deterministic_alternative and (use.nondeterministic_by_default or deterministic_mode_on):
+            return use
+    return None
+
+
 def op_tag(entry: OpEntry) -> str:
     """The suffix the runtime verifier reads to pick the entry's probe."""
     return f"[op: {entry.id}]"
-
-
-def version_text(version: tuple[int, int]) -> str:
-    return format_version(version)
 
 
 def reachable_effects(facts: FileFacts, project: ProjectFacts) -> frozenset[str]:
@@ -106,18 +114,23 @@ class OpMatcher:
         self.version = version
         self.catalog = load_catalog()
 
-    def uses(self, lint_scope: str = "call") -> Iterator[OpUse]:
-        """Every (call, entry) pair whose conditions hold, for entries linted at `lint_scope`."""
+    def calls(self) -> Iterator[list[OpUse]]:
+        """Per call to catalogued ops linted at each call, the entries it meets, worst first.
+
+        One call can meet several entries (`put_` with an unknown `accumulate` meets three);
+        the catalog asks for one report per call, with the worst behaviour.
+        """
         for call in self.facts.calls:
+            uses = []
             for entry, callee, form in self._candidates(call):
-                if entry.lint != lint_scope:
-                    continue
                 behaviour = entry.behaviour(self.version)
-                if behaviour is None:
+                if entry.lint != "call" or behaviour is None:
                     continue
                 match = self._match(call, entry, callee, form)
                 if match.matched:
-                    yield OpUse(call, _spelling(callee, form), match, behaviour)
+                    uses.append(OpUse(call, _spelling(callee, form), match, behaviour))
+            if uses:
+                yield sorted(uses, key=_severity)
 
     def uses_of(self, entry: OpEntry) -> Iterator[OpUse]:
         """Calls that meet one entry, whatever its lint scope."""
@@ -281,6 +294,15 @@ class OpMatcher:
     def _classes_by_qualname(self) -> dict[str, ClassSite]:
         prefix = f"{self.facts.module_name}." if self.facts.module_name else ""
         return {prefix + cls.qualname: cls for cls in self.facts.classes}
+
+
+_BEHAVIOUR_RANK = {"raises": 0, "nondeterministic": 1, "deterministic-alternative": 2}
+
+
+def _severity(use: OpUse) -> tuple[int, bool, bool]:
+    """Raising before staying nondeterministic before having an alternative; then
+    nondeterministic-by-default entries, then those the literal arguments decided."""
+    return _BEHAVIOUR_RANK[use.behaviour.under_det_mode], not use.nondeterministic_by_default, not use.match.certain
 
 
 def _spelling(callee: str, form: str) -> str:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from repro_lint.catalog import format_version
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
 
-from ._ops import OpMatcher, reachable_effects, op_tag, version_text
+from ._ops import OpMatcher, op_tag, reachable_effects
 from ._workspace import WORKSPACE_ENV, set_workspace_fix
 
 RNN_ENTRY = "cudnn_rnn"
@@ -59,7 +60,7 @@ class CudaRnnWorkspace(Rule):
         if f"env:{WORKSPACE_ENV}" in reachable_effects(ctx.facts, ctx.project):
             return
         entry = matcher.catalog.entry(RNN_ENTRY)
-        version = version_text(ctx.torch_version)
+        version = format_version(ctx.torch_version)
         for use in matcher.uses_of(entry):
             yield Violation(
                 use.node,

@@ -2,11 +2,20 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from repro_lint.catalog import format_version
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import insert_at_program_start
 from repro_lint.rule import UNSAFE, AddImport, Edit, Fix, Rule, RuleContext, Violation
 
-from ._ops import OpMatcher, OpUse, deterministic_mode_covers, reachable_effects, op_tag, version_text
+from ._ops import (
+    DETERMINISTIC_MODE,
+    OpMatcher,
+    OpUse,
+    deterministic_mode_covers,
+    op_tag,
+    reachable_effects,
+    without_fallback,
+)
 
 DETERMINISTIC_ALGORITHMS = "torch.use_deterministic_algorithms"
 
@@ -58,24 +67,32 @@ class NondeterministicOp(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         effects = reachable_effects(ctx.facts, ctx.project)
-        version = version_text(ctx.torch_version)
-        uses = [
-            use for use in OpMatcher(ctx.facts, ctx.torch_version).uses()
-            if use.nondeterministic_by_default
-            and use.has_deterministic_alternative
-            and not deterministic_mode_covers(use.entry, effects)
-        ]
+        version = format_version(ctx.torch_version)
+        mode_on = DETERMINISTIC_MODE in effects
+        uses = []
+        for call_uses in OpMatcher(ctx.facts, ctx.torch_version).calls():
+            if without_fallback(call_uses, mode_on) is not None:
+                continue  # RPL401 reports this call
+            use = next((use for use in call_uses if _left_nondeterministic(use, effects)), None)
+            if use is not None:
+                uses.append(use)
         if not uses:
             return
         fix = _deterministic_mode_fix(ctx.facts)
         cudnn = [use for use in uses if use.entry.cudnn]
         if cudnn:
             yield Violation(cudnn[0].node, _cudnn_message(cudnn, version), fix)
-        reported = {id(use.node) for use in cudnn}
         for use in uses:
-            if id(use.node) not in reported:
-                reported.add(id(use.node))
+            if not use.entry.cudnn:
                 yield Violation(use.node, _message(use, version), fix)
+
+
+def _left_nondeterministic(use: OpUse, effects: frozenset[str]) -> bool:
+    return (
+        use.nondeterministic_by_default
+        and use.has_deterministic_alternative
+        and not deterministic_mode_covers(use.entry, effects)
+    )
 
 
 def _message(use: OpUse, version: str) -> str:
@@ -89,7 +106,7 @@ def _message(use: OpUse, version: str) -> str:
 
 def _cudnn_message(uses: list[OpUse], version: str) -> str:
     first = uses[0]
-    others = len({id(use.node) for use in uses}) - 1
+    others = len(uses) - 1
     which = f"`{first.spelling}` here" + (f" and {others} more in this file" if others else "")
     return (
         f"cuDNN convolutions ({which}) pick nondeterministic algorithms on CUDA, and this program sets "

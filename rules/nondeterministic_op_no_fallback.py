@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from repro_lint.catalog import format_version
 from repro_lint.rule import Rule, RuleContext, Violation
 
-from ._ops import OpMatcher, OpUse, reachable_effects, op_tag, version_text, DETERMINISTIC_MODE
+from ._ops import DETERMINISTIC_MODE, OpMatcher, OpUse, op_tag, reachable_effects, without_fallback
 
 
 class NondeterministicOpNoFallback(Rule):
@@ -52,19 +53,12 @@ class NondeterministicOpNoFallback(Rule):
     summary = "An op with no deterministic implementation: it raises under deterministic mode, or stays nondeterministic"
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
-        version = version_text(ctx.torch_version)
-        mode_on: bool | None = None
-        reported: set[int] = set()
-        for use in OpMatcher(ctx.facts, ctx.torch_version).uses():
-            if id(use.node) in reported or use.has_deterministic_alternative:
-                continue
-            if not use.nondeterministic_by_default:
-                if mode_on is None:
-                    mode_on = DETERMINISTIC_MODE in reachable_effects(ctx.facts, ctx.project)
-                if not mode_on:
-                    continue
-            reported.add(id(use.node))
-            yield Violation(use.node, _message(use, version))
+        version = format_version(ctx.torch_version)
+        mode_on = DETERMINISTIC_MODE in reachable_effects(ctx.facts, ctx.project)
+        for uses in OpMatcher(ctx.facts, ctx.torch_version).calls():
+            use = without_fallback(uses, mode_on)
+            if use is not None:
+                yield Violation(use.node, _message(use, version))
 
 
 def _message(use: OpUse, version: str) -> str:
