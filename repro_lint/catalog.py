@@ -35,6 +35,7 @@ __all__ = [
     "OpEntry",
     "TENSOR",
     "UNKNOWN",
+    "build_catalog",
     "canonical_name",
     "format_ops_table",
     "format_version",
@@ -899,10 +900,12 @@ def format_ops_table(version: Version, *, width: int = 160) -> str:
     ]
 
     def emit(cells: Sequence[str]) -> None:
-        wrapped = [textwrap.wrap(cell, w, break_on_hyphens=False, break_long_words=False) or [""] for cell, w in zip(cells, widths)]
+        wrapped = [
+            textwrap.wrap(cell, w, break_on_hyphens=False, break_long_words=False) or [""]
+            for cell, w in zip(cells, widths)
+        ]
         for i in range(max(len(w) for w in wrapped)):
             parts = [(w[i] if i < len(w) else "").ljust(widths[j]) for j, w in enumerate(wrapped)]
-            # a word longer than its column pushes the rest right; keep the row readable
             lines.append("  ".join(parts).rstrip())
 
     emit(header)

@@ -277,7 +277,8 @@ def test_argument_conditions():
     # AdaptiveAvgPool2d(1) is global pooling: lowered to mean()
     assert not matched("adaptive_avg_pool_backward", "torch.nn.AdaptiveAvgPool2d", [1])
     assert not matched("adaptive_avg_pool_backward", "torch.nn.AdaptiveAvgPool2d", [(1, 1)])
-    assert not matched("adaptive_avg_pool_backward", "torch.nn.functional.adaptive_avg_pool2d", [x], {"output_size": [1, 1]})
+    assert not matched("adaptive_avg_pool_backward", "torch.nn.functional.adaptive_avg_pool2d", [x],
+                       {"output_size": [1, 1]})
     assert matched("adaptive_avg_pool_backward", "torch.nn.AdaptiveAvgPool2d", [(7, 7)])
     assert matched("adaptive_avg_pool_backward", "torch.nn.AdaptiveAvgPool2d", [x])
     # accumulate
@@ -477,7 +478,9 @@ def check_docstring(doc: str, version) -> None:
             assert candidates, f"{name} ({listed_as}: {condition}) is not in the catalog for {version}"
             fitting = [
                 entry for entry, row in candidates
-                if row.docstring == listed_as and _device_ok(condition, entry.device) and _arguments_ok(condition, entry)
+                if row.docstring == listed_as
+                and _device_ok(condition, entry.device)
+                and _arguments_ok(condition, entry)
             ]
             assert fitting, (
                 f"{name} {condition!r}: the docstring lists it as {listed_as}; the catalog says "
@@ -527,7 +530,7 @@ def _namespace(torch, device="cpu", dtype=None):
     def R(*shape):
         return torch.randn(*shape, generator=generator, dtype=dtype).to(device)
 
-    def I(high, *shape):
+    def I(high, *shape):  # noqa: E743 - the probe contract's name
         return torch.randint(high, shape, generator=generator).to(device)
 
     return {"torch": torch, "F": torch.nn.functional, "nn": torch.nn, "device": device, "dtype": dtype,
