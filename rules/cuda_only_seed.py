@@ -51,11 +51,16 @@ class CudaOnlySeed(Rule):
         cuda_seeds = facts.calls_to(*CUDA_SEEDS)
         if not cuda_seeds or TORCH in program_for(facts, ctx.project).seeds_anywhere():
             return
+        # One `torch.manual_seed` seeds the CPU generator for the whole file: only the
+        # first call that can take it gets the fix.
+        fixed = False
         for call in cuda_seeds:
+            fix = None if fixed else self._fix(facts, call)
+            fixed = fixed or fix is not None
             yield Violation(
                 call.node,
                 f"`{code_of(call.node.func)}` seeds only the CUDA generators; torch's CPU generator stays unseeded",
-                self._fix(facts, call),
+                fix,
             )
 
     def _fix(self, facts: FileFacts, call: CallSite) -> Fix | None:

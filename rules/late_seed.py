@@ -73,7 +73,13 @@ class LateSeed(Rule):
                 return None
             # Rotate block[first..last] by one: the seed line first, the rest shifted down.
             # Replacing in place keeps every block the same length for other fixes' inserts.
-            moved = [block[last], *block[first:last]]
+            # The seed takes over the blank lines and comments above the draw.
+            seed_line, draw_line = block[last], block[first]
+            moved = [
+                seed_line.with_changes(leading_lines=draw_line.leading_lines),
+                draw_line.with_changes(leading_lines=seed_line.leading_lines),
+                *block[first + 1 : last],
+            ]
             edits: tuple[Edit, ...] = tuple(
                 Replace(old, new) for old, new in zip(block[first : last + 1], moved)
             )
