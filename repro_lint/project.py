@@ -30,6 +30,7 @@ class FileSummary:
     imported_modules: frozenset[str]
     module_effects: frozenset[str] = frozenset()  # what the module's own top-level code does
     module_callees: tuple[str, ...] = ()  # what its top-level code calls
+    is_program: bool = False  # a script: see `FileFacts.is_program`
 
 
 def module_name_for(path: Path) -> tuple[str, bool]:
@@ -96,6 +97,7 @@ def summarize(facts: FileFacts) -> FileSummary:
         imported_modules=frozenset(m for site in facts.imports for m in site.modules),
         module_effects=frozenset(module_effects),
         module_callees=tuple(module_callees),
+        is_program=facts.is_program,
     )
 
 
@@ -118,6 +120,7 @@ class ProjectFacts:
             for name, target in summary.aliases.items():
                 self._aliases[f"{summary.module_name}.{name}"] = target
         self._closure: dict[str, frozenset[str]] = {}
+        self._reachable: dict[str, frozenset[str]] = {}
 
     @property
     def imported_modules(self) -> frozenset[str]:
@@ -169,18 +172,51 @@ class ProjectFacts:
         direct = call_effects(call, facts)
         return direct | self.effects_of(call.qualname) if call.qualname else direct
 
-    def program_effects(self) -> frozenset[str]:
-        """Everything the linted files' top-level code does, following the project calls it makes.
+    def program_effects(self, module_name: str) -> frozenset[str]:
+        """What every linted program that runs `module_name` does from its top-level code.
 
-        A library module is linted with the program that imports it: "the program turns
-        deterministic mode on" holds when any entry point, or a helper it calls, does.
+        A program runs a module when it is that module or imports it, directly or through
+        other project modules. A library module is linted together with the scripts that
+        import it: "the program turns deterministic mode on" holds for it only when each
+        of those scripts (or a helper it calls) does. Nothing when no program runs it.
         """
-        result: set[str] = set()
-        for summary in self.summaries:
-            result |= summary.module_effects
-            for callee in summary.module_callees:
-                result |= self.effects_of(callee)
+        runs_it = [s for s in self.summaries if s.is_program and module_name in self._modules_run_by(s.module_name)]
+        if not runs_it:
+            return frozenset()
+        return frozenset.intersection(*(self._entry_effects(s) for s in runs_it))
+
+    def _entry_effects(self, summary: FileSummary) -> frozenset[str]:
+        result = set(summary.module_effects)
+        for callee in summary.module_callees:
+            result |= self.effects_of(callee)
         return frozenset(result)
+
+    def _modules_run_by(self, module_name: str) -> frozenset[str]:
+        """`module_name` and the project modules it imports, transitively."""
+        if module_name not in self._reachable:
+            by_name = {s.module_name: s for s in self.summaries}
+            seen = {module_name}
+            pending = [module_name]
+            while pending:
+                summary = by_name.get(pending.pop())
+                if summary is None:
+                    continue
+                for imported in (*summary.imported_modules, *summary.aliases.values()):
+                    target = self._project_module_of(imported)
+                    if target is not None and target not in seen:
+                        seen.add(target)
+                        pending.append(target)
+            self._reachable[module_name] = frozenset(seen)
+        return self._reachable[module_name]
+
+    def _project_module_of(self, dotted: str) -> str | None:
+        """The longest prefix of `dotted` that is a linted module (`model.Net` -> `model`)."""
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            candidate = ".".join(parts[:cut])
+            if candidate in self._modules:
+                return candidate
+        return None
 
     def file_effects(self, facts: FileFacts) -> frozenset[str]:
         """Everything a file's code can do, with the project functions it calls."""

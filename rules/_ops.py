@@ -93,9 +93,9 @@ def op_tag(entry: OpEntry) -> str:
 
 
 def reachable_effects(facts: FileFacts, project: ProjectFacts) -> frozenset[str]:
-    """What this file, the helpers it calls, and every linted program's top-level code do
-    (see `repro_lint.rules.effects`)."""
-    return project.file_effects(facts) | project.program_effects()
+    """What this file and the helpers it calls do, plus what every linted program that
+    runs this file does (see `repro_lint.rules.effects`)."""
+    return project.file_effects(facts) | project.program_effects(facts.module_name)
 
 
 def deterministic_mode_covers(entry: OpEntry, effects: frozenset[str]) -> bool:
