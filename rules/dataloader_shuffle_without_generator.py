@@ -79,7 +79,10 @@ class DataloaderShuffleWithoutGenerator(Rule):
             value = constant_value(ctx.facts, shuffle.value, loader.scope)
             if value == 0:
                 continue
-            described = "`shuffle=True`" if value is not None else f"`shuffle={code_of(shuffle.value)}` (not provably False)"
+            described = (
+                "`shuffle=True`" if value is not None
+                else f"`shuffle={code_of(shuffle.value)}` (not provably False)"
+            )
             yield Violation(
                 loader.node,
                 f"DataLoader with {described} lacks `generator`: the data order comes from the global torch RNG",
