@@ -4,12 +4,20 @@ Each file is reduced to a `FileSummary`: its functions, the effects each has
 directly (see `repro_lint.rules.effects`), the project functions each calls,
 and the module's re-exports. `ProjectFacts` joins them, so a rule can ask
 what a call does, following helpers across files.
+
+Rules ask `ProjectFacts` through its query methods only. While `recording()`
+is on, the answers are logged: a file's findings depend on the project only
+through them, so a cached or speculative result stays valid for as long as
+`answers_agree(log)` (see `repro_lint.runner`).
 """
 
 from __future__ import annotations
 
+import functools
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
 
 from repro_lint.facts import CallSite, FileFacts, Scope
 from repro_lint.rules.effects import assignment_effects, call_effects
@@ -101,6 +109,28 @@ def summarize(facts: FileFacts) -> FileSummary:
     )
 
 
+Query = tuple[str, tuple[str, ...]]  # (method name, arguments)
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _recorded(method: _Method) -> _Method:
+    """Log the answer while recording; calls made inside another query are not logged."""
+
+    @functools.wraps(method)
+    def query(self: ProjectFacts, *args: str) -> Any:
+        if self._log is None or self._depth:
+            return method(self, *args)
+        self._depth += 1
+        try:
+            answer = method(self, *args)
+        finally:
+            self._depth -= 1
+        self._log[(method.__name__, args)] = answer
+        return answer
+
+    return query  # type: ignore[return-value]
+
+
 @dataclass
 class ProjectFacts:
     """Joined summaries of all files in the run."""
@@ -121,11 +151,32 @@ class ProjectFacts:
                 self._aliases[f"{summary.module_name}.{name}"] = target
         self._closure: dict[str, frozenset[str]] = {}
         self._reachable: dict[str, frozenset[str]] = {}
+        self._log: dict[Query, Any] | None = None
+        self._depth = 0
+
+    @contextmanager
+    def recording(self) -> Iterator[dict[Query, Any]]:
+        """Log every query's answer until the block ends."""
+        self._log = log = {}
+        try:
+            yield log
+        finally:
+            self._log = None
+
+    def answers_agree(self, log: dict[Query, Any]) -> bool:
+        """Whether this project answers every logged query as the log says."""
+        for (name, args), answer in log.items():
+            value = getattr(self, name)
+            if (value(*args) if callable(value) else value) != answer:
+                return False
+        return True
 
     @property
+    @_recorded
     def imported_modules(self) -> frozenset[str]:
         return frozenset(m for s in self.summaries for m in s.imported_modules)
 
+    @_recorded
     def canonical(self, qualname: str) -> str:
         """Follow re-exports: `utils.set_seed` -> `utils.seeding.set_seed`."""
         seen = set()
@@ -139,12 +190,15 @@ class ProjectFacts:
                 return self.canonical(f"{resolved_head}.{tail}")
         return qualname
 
+    @_recorded
     def is_project_function(self, qualname: str) -> bool:
         return self.canonical(qualname) in self._functions
 
+    @_recorded
     def is_project_class(self, qualname: str) -> bool:
         return self.canonical(qualname) in self._classes
 
+    @_recorded
     def effects_of(self, qualname: str) -> frozenset[str]:
         """Effects of calling `qualname`, following project calls transitively.
 
@@ -172,6 +226,7 @@ class ProjectFacts:
         direct = call_effects(call, facts)
         return direct | self.effects_of(call.qualname) if call.qualname else direct
 
+    @_recorded
     def program_effects(self, module_name: str) -> frozenset[str]:
         """What every linted program that runs `module_name` does from its top-level code.
 
