@@ -52,9 +52,15 @@ def decode_source(data: bytes, path: Path | str = "<source>") -> tuple[str, str]
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise SourceError(f"{path}: {error.msg}") from None
+        # Invalid UTF-8 in the first two lines also lands here; say so plainly.
+        encoding, cookie_error = "utf-8", error.msg
+    else:
+        cookie_error = None
     try:
-        return data.decode(encoding), encoding
+        text = data.decode(encoding)
+        if cookie_error:
+            raise SourceError(f"{path}: {cookie_error}")
+        return text, encoding
     except UnicodeDecodeError as error:
         raise SourceError(
             f"{path}: cannot decode as {encoding} at byte {error.start}; add a coding cookie (PEP 263)"
