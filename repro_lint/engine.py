@@ -8,6 +8,7 @@ fixes, re-linting until nothing changes.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -16,12 +17,12 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from repro_lint.config import Settings
-from repro_lint.document import locate_findings, read_document, write_document
+from repro_lint.document import locate_findings
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import apply_fixes
 from repro_lint.project import FileSummary, ProjectFacts, module_name_for, summarize
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
-from repro_lint.source import SourceError, SourceFile
+from repro_lint.source import SourceFile
 from repro_lint.suppression import NoqaMap
 from repro_lint.text_edits import TextEdit, fix_text_edits
 
@@ -98,42 +99,20 @@ class Engine:
     def run(
         self, files: Iterable[Path | SourceFile], fix: bool = False, write: bool = False
     ) -> list[FileOutcome]:
-        """Lint `files`: paths to read, or sources already read (stdin, from `read_document`)."""
-        outcomes: list[FileOutcome] = []
-        parsed: list[ParsedFile] = []
-        for entry in files:
-            path = entry.path if isinstance(entry, SourceFile) else entry
-            display = display_path(path)
-            try:
-                source = entry if isinstance(entry, SourceFile) else read_document(path)
-            except SourceError as error:
-                outcomes.append(FileOutcome(display, error=str(error)))
-                continue
-            result = self.parse(source, display)
-            if isinstance(result, Finding):
-                findings = self._filter([result], path, source.text)
-                outcomes.append(FileOutcome(display, findings=locate_findings(source, findings)))
-            else:
-                parsed.append(result)
-        project = self.project(facts.facts for facts in parsed)
-        for item in parsed:
-            try:
-                outcome = self.lint_parsed(item, project, fix=fix)
-            except Exception as error:  # noqa: BLE001 - one bad file must not end the run
-                outcome = FileOutcome(item.display, error=f"{item.display}: internal error: {type(error).__name__}: {error}")
-            outcome.findings = locate_findings(item.source, outcome.findings)
-            if write and outcome.fixed is not None:
-                try:
-                    write_document(item.source, outcome.fixed)
-                except SourceError as error:
-                    outcome.error = str(error)
-            outcomes.append(outcome)
-        outcomes.sort(key=lambda o: o.path)
-        return outcomes
+        """Lint `files`: paths to read, or sources already read (stdin, from `read_document`).
+
+        In this process, without a cache; `repro_lint.runner.run_files` does the
+        same with worker processes and the cache.
+        """
+        from repro_lint.runner import run_files
+
+        return run_files(self, files, fix=fix, write=write)
 
     def project(self, all_facts: Iterable[FileFacts]) -> ProjectFacts:
-        summaries: list[FileSummary] = [summarize(facts) for facts in all_facts]
-        return ProjectFacts(summaries, seed_function_effects(self.settings.seed_functions))
+        return self.project_from([summarize(facts) for facts in all_facts])
+
+    def project_from(self, summaries: Sequence[FileSummary]) -> ProjectFacts:
+        return ProjectFacts(list(summaries), seed_function_effects(self.settings.seed_functions))
 
     # -- single files ----------------------------------------------------
 
@@ -142,12 +121,28 @@ class Engine:
         try:
             module = cst.parse_module(source.data)
         except cst.ParserSyntaxError as error:
-            return self._syntax_error(display, error)
+            return self._syntax_error(display, error, source.text)
         except RecursionError:
-            return Finding(SYNTAX_ERROR, "syntax-error", "syntax error: nesting too deep to parse",
-                           display, 1, 1, 1, 1, "error")
-        facts = FileFacts(module, module_name, is_package)
+            return self._too_deep(display)
+        try:
+            facts = FileFacts(module, module_name, is_package)
+        except RecursionError:
+            return self._too_deep(display)
         return ParsedFile(source.path, display, source, facts)
+
+    def unparsed_outcome(self, source: SourceFile, display: str, error: Finding) -> FileOutcome:
+        """The outcome of a file that did not parse: its syntax error, unless de-selected or `# noqa`."""
+        findings = self._filter([error], source.path, source.text)
+        return FileOutcome(display, findings=locate_findings(source, findings))
+
+    def lint(self, item: ParsedFile, project: ProjectFacts, fix: bool) -> FileOutcome:
+        """`lint_parsed`, with findings in the file's own coordinates; a crash is the file's error."""
+        try:
+            outcome = self.lint_parsed(item, project, fix=fix)
+        except Exception as error:  # noqa: BLE001 - one bad file must not end the run
+            return FileOutcome(item.display, error=internal_error(item.display, error))
+        outcome.findings = locate_findings(item.source, outcome.findings)
+        return outcome
 
     def lint_parsed(self, item: ParsedFile, project: ProjectFacts, fix: bool) -> FileOutcome:
         outcome = FileOutcome(item.display, original=item.source.text)
@@ -235,12 +230,28 @@ class Engine:
             key=lambda f: f.sort_key,
         )
 
-    def _syntax_error(self, display: str, error: cst.ParserSyntaxError) -> Finding:
-        line = max(error.raw_line, 1)
-        column = error.raw_column + 1
-        message = error.message.strip().splitlines()[0] if error.message.strip() else "invalid syntax"
+    def _too_deep(self, display: str) -> Finding:
+        return Finding(SYNTAX_ERROR, "syntax-error", "syntax error: nesting too deep to parse",
+                       display, 1, 1, 1, 1, "error")
+
+    def _syntax_error(self, display: str, error: cst.ParserSyntaxError, text: str) -> Finding:
+        # CPython's parser places the error more precisely than libcst's; ask it only on failure.
+        line, column, message = max(error.raw_line, 1), error.raw_column + 1, error.message
+        try:
+            ast.parse(text)
+        except SyntaxError as python_error:
+            line, column = python_error.lineno or 1, python_error.offset or 1
+            message = python_error.msg
+        except (ValueError, RecursionError, MemoryError):
+            pass
+        message = message.strip().splitlines()[0] if message.strip() else "invalid syntax"
         return Finding(SYNTAX_ERROR, "syntax-error", f"syntax error: {message}",
                        display, line, column, line, column, "error")
+
+
+def internal_error(display: str, error: BaseException) -> str:
+    lines = str(error).splitlines()
+    return f"{display}: internal error: {type(error).__name__}" + (f": {lines[0]}" if lines else "")
 
 
 def seed_function_effects(names: Sequence[str]) -> dict[str, frozenset[str]]:
