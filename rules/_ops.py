@@ -113,6 +113,7 @@ class OpMatcher:
         self.facts = facts
         self.version = version
         self.catalog = load_catalog()
+        self._converted: dict[int, tuple[list[Any], dict[str, Any]]] = {}
 
     def calls(self) -> Iterator[list[OpUse]]:
         """Per call to catalogued ops linted at each call, the entries it meets, worst first.
@@ -172,16 +173,9 @@ class OpMatcher:
     # -- arguments ---------------------------------------------------------
 
     def _match(self, call: CallSite, entry: OpEntry, callee: str, form: str) -> CallMatch:
-        positional: list[Any] = []
-        keywords: dict[str, Any] = {}
-        for arg in call.node.args:
-            if arg.star:
-                continue
-            value = self._argument_value(arg.value, call)
-            if arg.keyword is None:
-                positional.append(value)
-            else:
-                keywords[arg.keyword.value] = value
+        if not entry.arg_conditions:
+            return entry.match_call(callee, form=form)
+        positional, keywords = self._arguments(call)
         return entry.match_call(
             callee,
             positional,
@@ -190,6 +184,22 @@ class OpMatcher:
             star_args=any(arg.star == "*" for arg in call.node.args),
             star_kwargs=call.has_star_kwargs,
         )
+
+    def _arguments(self, call: CallSite) -> tuple[list[Any], dict[str, Any]]:
+        """The call's arguments as `match_call` takes them, converted once per call."""
+        if id(call) not in self._converted:
+            positional: list[Any] = []
+            keywords: dict[str, Any] = {}
+            for arg in call.node.args:
+                if arg.star:
+                    continue
+                value = self._argument_value(arg.value, call)
+                if arg.keyword is None:
+                    positional.append(value)
+                else:
+                    keywords[arg.keyword.value] = value
+            self._converted[id(call)] = (positional, keywords)
+        return self._converted[id(call)]
 
     def _argument_value(self, expr: cst.BaseExpression, call: CallSite) -> Any:
         literal = _literal(expr)

@@ -57,11 +57,12 @@ class CudaRnnWorkspace(Rule):
         matcher = OpMatcher(ctx.facts, ctx.torch_version)
         if not matcher.catalog.rnn_workspace_required(ctx.torch_version):
             return
-        if f"env:{WORKSPACE_ENV}" in reachable_effects(ctx.facts, ctx.project):
-            return
         entry = matcher.catalog.entry(RNN_ENTRY)
+        uses = list(matcher.uses_of(entry))
+        if not uses or f"env:{WORKSPACE_ENV}" in reachable_effects(ctx.facts, ctx.project):
+            return
         version = format_version(ctx.torch_version)
-        for use in matcher.uses_of(entry):
+        for use in uses:
             yield Violation(
                 use.node,
                 f"`{use.spelling}` runs cuDNN RNN kernels on CUDA that are nondeterministic in torch {version} "
