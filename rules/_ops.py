@@ -26,7 +26,8 @@ CUDNN_DETERMINISTIC = "cudnn-deterministic"
 TENSOR_TYPE = "torch.Tensor"
 NN_MODULE = "torch.nn.Module"
 
-# Namespaces whose lower-case functions return tensors, and the few that do not.
+# Namespaces whose lower-case functions return tensors, and the functions and tensor
+# methods there whose result is not a tensor.
 _TENSOR_NAMESPACES = frozenset({"torch", "torch.nn.functional", "torch.linalg", "torch.fft", "torch.special", TENSOR_TYPE})
 _NON_TENSOR_FUNCTIONS = frozenset({
     "device", "dtype", "load", "save", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled",
@@ -45,7 +46,8 @@ class OpUse:
     """One call that meets one catalog entry for the target torch version."""
 
     call: CallSite
-    spelling: str  # the op as the message names it: "torch.nn.Conv2d", "Tensor.index_add_()"
+    callee: str  # canonical qualified name, or the bare method name
+    form: str  # "function", "module" or "method"
     match: CallMatch
     behaviour: Behaviour
 
@@ -58,9 +60,13 @@ class OpUse:
         return self.call.node
 
     @property
+    def spelling(self) -> str:
+        """The op as messages name it: "torch.nn.Conv2d", "Tensor.index_add_()"."""
+        return f"Tensor.{self.callee}()" if self.form == "method" else self.callee
+
+    @property
     def condition(self) -> str:
-        callee = self.spelling.removeprefix("Tensor.").removesuffix("()")
-        return self.entry.condition_text(callee)
+        return self.entry.condition_text(self.callee)
 
     @property
     def raises_under_deterministic_mode(self) -> bool:
@@ -129,7 +135,7 @@ class OpMatcher:
                     continue
                 match = self._match(call, entry, callee, form)
                 if match.matched:
-                    uses.append(OpUse(call, _spelling(callee, form), match, behaviour))
+                    uses.append(OpUse(call, callee, form, match, behaviour))
             if uses:
                 yield sorted(uses, key=_severity)
 
@@ -143,7 +149,7 @@ class OpMatcher:
                 if candidate is entry:
                     match = self._match(call, entry, callee, form)
                     if match.matched:
-                        yield OpUse(call, _spelling(callee, form), match, behaviour)
+                        yield OpUse(call, callee, form, match, behaviour)
 
     # -- call forms --------------------------------------------------------
 
@@ -313,10 +319,6 @@ def _severity(use: OpUse) -> tuple[int, bool, bool]:
     """Raising before staying nondeterministic before having an alternative; then
     nondeterministic-by-default entries, then those the literal arguments decided."""
     return _BEHAVIOUR_RANK[use.behaviour.under_det_mode], not use.nondeterministic_by_default, not use.match.certain
-
-
-def _spelling(callee: str, form: str) -> str:
-    return f"Tensor.{callee}()" if form == "method" else callee
 
 
 def _literal(expr: cst.BaseExpression) -> Any:
