@@ -44,7 +44,7 @@ class CodeCell:
     first_line: int  # the 1-based line where the cell starts in the joined program
     lines: tuple[str, ...]  # the cell's source lines as written, each ending in a newline
     ends_with_newline: bool  # whether the stored source ends with one (Jupyter's usually does not)
-    cell_magic: bool  # starts with `%%`: nothing may be put before its first line
+    magic: str | None  # the cell magic (`%%time`: "time") the cell starts with; nothing may go before it
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,9 @@ def read_notebook(path: Path, data: bytes | None = None) -> NotebookSource:
             source = _cell_text(cell, path, index)
             lines = tuple(line if line.endswith(("\n", "\r")) else line + "\n" for line in physical_lines(source))
             magic = _CELL_MAGIC.match(source)
-            code_cells.append(CodeCell(index, len(program) + 1, lines, source.endswith("\n"), magic is not None))
-            program.extend(_masked(lines, magic.group(1) if magic else None))
+            magic_name = magic.group(1) if magic else None
+            code_cells.append(CodeCell(index, len(program) + 1, lines, source.endswith("\n"), magic_name))
+            program.extend(_masked(lines, magic_name))
     text = "".join(program)
     return NotebookSource(path, text.encode("utf-8"), text, "utf-8", file.mtime_ns, file, tuple(code_cells))
 
@@ -143,23 +144,32 @@ def _cell_text(cell: dict[str, Any], path: Path, index: int) -> str:
 
 
 def _masked(lines: tuple[str, ...], cell_magic: str | None) -> list[str]:
-    """The cell's lines with IPython-only syntax replaced by `pass` at the same indent."""
+    """The cell's lines with IPython-only syntax replaced by Python that does nothing.
+
+    A top-level magic becomes a comment, so that magics above the imports do
+    not end the import header where fixes put setup code; an indented one
+    becomes `pass`, which keeps its block non-empty. A cell magic line and a
+    whole cell in another language become `pass` statements, so that no fix
+    lands before the magic or inside the foreign cell.
+    """
     if cell_magic is not None and cell_magic not in PYTHON_CELL_MAGICS:
-        return ["pass\n"] * len(lines)  # the whole cell is another language (bash, html, writefile)
+        return ["pass\n"] * len(lines)
     masked: list[str] = []
-    continued_indent: str | None = None  # inside a magic continued with a backslash
+    continued: str | None = None  # the placeholder, while a magic goes on after a backslash
     for number, line in enumerate(lines):
         body = line.rstrip("\r\n")
-        if continued_indent is not None:
-            masked.append(continued_indent + "pass\n")
-        elif (number == 0 and cell_magic is not None) or _is_ipython_line(body):
-            continued_indent = body[: len(body) - len(body.lstrip())]
-            masked.append(continued_indent + "pass\n")
-        else:
-            masked.append(line)
-            continue
+        if continued is None:
+            if number == 0 and cell_magic is not None:
+                continued = "pass\n"
+            elif _is_ipython_line(body):
+                indent = body[: len(body) - len(body.lstrip())]
+                continued = indent + "pass\n" if indent else "#\n"
+            else:
+                masked.append(line)
+                continue
+        masked.append(continued)
         if not body.endswith("\\"):
-            continued_indent = None
+            continued = None
     return masked
 
 
@@ -189,14 +199,22 @@ def _split_into_cells(source: NotebookSource, fixed_program: str) -> list[str]:
         owner.extend([position] * len(cell.lines))
         original.extend(cell.lines)
     pieces: list[list[str]] = [[] for _ in source.cells]
+    after_magic: list[list[str]] = [[] for _ in source.cells]  # new lines that belong right after a cell magic
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, old_start, old_end, new_start, new_end in matcher.get_opcodes():
         if tag == "equal":
             for line in range(old_start, old_end):
                 pieces[owner[line]].append(original[line])
-        elif new_end > new_start:
-            target = _target_cell(source, owner, old_start, old_end)
-            pieces[target].extend(new[new_start:new_end])
+            continue
+        # The rules never see IPython lines, so a fix that rewrote the code around one did not mean to drop it.
+        for line in range(old_start, old_end):
+            if old[line] != original[line]:
+                pieces[owner[line]].append(original[line])
+        if new_end > new_start:
+            target, after = _target_cell(source, owner, old_start, old_end)
+            (after_magic if after else pieces)[target].extend(new[new_start:new_end])
+    for lines, extra in zip(pieces, after_magic):
+        lines[1:1] = extra
     texts = []
     for cell, lines in zip(source.cells, pieces):
         text = "".join(lines)
@@ -206,19 +224,24 @@ def _split_into_cells(source: NotebookSource, fixed_program: str) -> list[str]:
     return texts
 
 
-def _target_cell(source: NotebookSource, owner: list[int], old_start: int, old_end: int) -> int:
-    """The cell that receives lines a fix put at `old_start` (replacing up to `old_end`)."""
-    if old_end > old_start or not owner:
-        return owner[old_start] if owner else 0
+def _target_cell(source: NotebookSource, owner: list[int], old_start: int, old_end: int) -> tuple[int, bool]:
+    """Where lines a fix put at `old_start` (replacing up to `old_end`) go: a cell, and whether
+    right after its cell magic line."""
+    if old_end > old_start:
+        return owner[old_start], False
     if old_start == len(owner):
-        return owner[-1]  # appended at the end: the last cell
+        return owner[-1], False  # appended at the end: the last cell
     following = owner[old_start]
-    starts_cell = old_start == 0 or owner[old_start - 1] != following
-    if starts_cell and source.cells[following].cell_magic:
-        if old_start == 0:
-            raise SourceError(f"{source.path}: a fix would go before the cell magic in the first code cell; not written")
-        return owner[old_start - 1]
-    return following
+    magic = source.cells[following].magic
+    if magic is None or (old_start > 0 and owner[old_start - 1] == following):
+        return following, False
+    # Before a cell that starts with a cell magic: after the magic when the cell is Python,
+    # else at the end of the cell before.
+    if magic in PYTHON_CELL_MAGICS:
+        return following, True
+    if old_start > 0:
+        return owner[old_start - 1], False
+    raise SourceError(f"{source.path}: a fix would go before the %%{magic} cell that starts the notebook; not written")
 
 
 def _dump_like(document: dict[str, Any], original_text: str) -> str:
