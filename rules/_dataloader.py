@@ -398,9 +398,10 @@ def calls_in(facts: FileFacts, function: FunctionSite) -> Iterator[CallSite]:
     return (call for call in facts.calls if within(call.scope, function))
 
 
-# Methods a DataLoader worker runs, and methods that reseed an RNG object.
+# Methods a DataLoader worker runs; methods that reseed an RNG object; methods that only read it.
 _WORKER_ENTRY_POINTS = ("__getitem__", "__getitems__", "__iter__")
 _RESEEDING_METHODS = frozenset({"seed", "manual_seed", "set_state", "setstate"})
+_READING_METHODS = frozenset({"initial_seed", "get_state", "getstate"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -462,7 +463,7 @@ def _attributes_drawn(facts: FileFacts, method: FunctionSite) -> Iterator[str]:
     self_param = self_name(method)
     for call in calls_in(facts, method):
         func = call.node.func
-        if isinstance(func, cst.Attribute) and func.attr.value not in _RESEEDING_METHODS:
+        if isinstance(func, cst.Attribute) and func.attr.value not in _RESEEDING_METHODS | _READING_METHODS:
             attr = self_attribute(func.value, self_param)
             if attr:
                 yield attr
