@@ -183,12 +183,16 @@ def with_keywords(call: cst.Call, positions: dict[str, int], values: dict[str, c
     """`call` with each keyword in `values` set: a literal `None` passed for it is replaced
     in place; otherwise the keyword is appended, keeping the call's layout."""
     args = list(call.args)
+    appended = []
     for name, value in values.items():
         existing = argument(call, positions[name], name)
         if existing is not None:
             args[call.args.index(existing)] = existing.with_changes(value=value)
         else:
-            args = _appended(args, cst.Arg(value=value, keyword=cst.Name(name), equal=_EQUAL))
+            appended.append(cst.Arg(value=value, keyword=cst.Name(name), equal=_EQUAL))
+    # Appending changes the last argument's comma, so it comes after the in-place replacements.
+    for arg in appended:
+        args = _appended(args, arg)
     return call.with_changes(args=args)
 
 
