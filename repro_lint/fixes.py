@@ -94,7 +94,12 @@ class _FixTransformer(cst.CSTTransformer):
 
     def _statements(self, codes: Iterable[str]) -> Iterable[cst.BaseStatement]:
         for code in codes:
-            yield from cst.parse_module(code, config=self.config).body
+            parsed = cst.parse_module(code, config=self.config)
+            body = list(parsed.body)
+            # libcst files leading blank lines under the module header; keep them with the code.
+            if body and parsed.header:
+                body[0] = body[0].with_changes(leading_lines=[*parsed.header, *body[0].leading_lines])
+            yield from body
 
 
 def _add_imports(module: cst.Module, imports: Sequence[AddImport]) -> cst.Module:
