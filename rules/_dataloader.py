@@ -321,7 +321,8 @@ def _insert_after_imports(facts: FileFacts, code: str) -> Insert:
     body = facts.module.body
     position = header_end(facts.module)
     if position > 0:
-        return Insert(body[position - 1], code, after=True)
+        # PEP 8's two blank lines between the imports and a top-level function.
+        return Insert(body[position - 1], "\n\n" + code, after=True)
     return Insert(body[0], code)
 
 
