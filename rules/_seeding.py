@@ -329,6 +329,8 @@ def seeding_block_fix(facts: FileFacts, rngs: Iterable[str], seed: int, in_main_
     imports when they are bound before the block; otherwise an import is added.
     """
     main_block = facts.main_block if in_main_block else None
+    if main_block is not None and not isinstance(main_block.body, cst.IndentedBlock):
+        main_block = None  # `if __name__ == "__main__": main()` on one line: seed after the imports
     module = facts.module
     position = _index_in_body(module, main_block) if main_block is not None else header_end(module)
     lines: list[str] = []
