@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="only these devices, e.g. cpu or cpu,cuda (default: every available one)")
     parser.add_argument("--threads", type=_positive_int, help="CPU threads, pinned (default: torch's default)")
     parser.add_argument("--timeout", type=_positive_float,
-                        help=f"seconds per probe (default {DEFAULT_PROBE_TIMEOUT:g}) "
-                             f"or per --run run (default {DEFAULT_RUN_TIMEOUT:g})")
+                        help=f"seconds per probe (default {DEFAULT_PROBE_TIMEOUT:g}) or per --run run "
+                             f"(default {DEFAULT_RUN_TIMEOUT:g}), counted once torch is imported")
     parser.add_argument("--max-ops", type=_positive_int, default=DEFAULT_MAX_OPS,
                         help=f"with --run: ops traced and hashed per run (default {DEFAULT_MAX_OPS})")
     parser.add_argument("--format", choices=("text", "json"), default="text")

@@ -1,8 +1,10 @@
 """Child process of `repro-lint verify`: describes the machine, or runs one catalog probe on one device.
 
 Usage:
-    python -m repro_lint.verify.probe_worker describe RESULT.json
-    python -m repro_lint.verify.probe_worker probe SPEC.json RESULT.json
+    python -m repro_lint.verify.probe_worker READY describe RESULT.json
+    python -m repro_lint.verify.probe_worker READY probe SPEC.json RESULT.json
+
+READY is created once torch is imported: the parent's timeout starts then.
 
 A probe is a few lines from the catalog that assign `out`. Its namespace holds
 `torch`, `F`, `nn`, `device`, `dtype`, `g` (a CPU generator seeded before each
@@ -141,8 +143,6 @@ def probe(spec: dict[str, object]) -> dict[str, object]:
         result["deterministic"] = _series(code, device, dtype, runs, seed)
     except RuntimeError as error:
         result["deterministic"] = {"raises": _one_line(error)}
-    finally:
-        torch.use_deterministic_algorithms(False)
     return result
 
 
@@ -157,11 +157,13 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv[0] == "describe":
-        Path(argv[1]).write_text(json.dumps(describe()))
+    ready, command, *paths = argv
+    Path(ready).touch()
+    if command == "describe":
+        Path(paths[0]).write_text(json.dumps(describe()))
     else:
-        spec = json.loads(Path(argv[1]).read_text())
-        Path(argv[2]).write_text(json.dumps(probe(spec)))
+        spec = json.loads(Path(paths[0]).read_text())
+        Path(paths[1]).write_text(json.dumps(probe(spec)))
     return 0
 
 

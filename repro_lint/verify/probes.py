@@ -58,12 +58,12 @@ class ProbeSettings:
 def describe_machine(threads: int | None) -> dict[str, object]:
     """Versions and devices, as the child processes see them."""
     with tempfile.TemporaryDirectory(prefix="repro-lint-verify-") as folder:
-        result_path = Path(folder, "machine.json")
-        result = run_child(python_module_command(WORKER, "describe", str(result_path)), DESCRIBE_TIMEOUT,
-                           env=_child_env(threads))
+        result_path, ready = Path(folder, "machine.json"), Path(folder, "ready")
+        result = run_child(python_module_command(WORKER, str(ready), "describe", str(result_path)),
+                           DESCRIBE_TIMEOUT, ready, env=_child_env(threads))
         if result.failed or not result_path.exists():
             tail = result.output_tail()
-            raise VerifyError(f"cannot start torch ({result.describe_failure(DESCRIBE_TIMEOUT)})"
+            raise VerifyError(f"cannot start torch ({result.describe_failure()})"
                               + (f":\n{tail}" if tail else ""))
         machine = json.loads(result_path.read_text())
     machine["threads"] = threads or machine["default_threads"]
@@ -105,21 +105,21 @@ def _run_one(target: ProbeTarget, device: str, settings: ProbeSettings) -> dict[
     spec = {"op": target.op, "probe": target.code, "device": device, "dtype": target.dtype,
             "runs": settings.runs, "seed": settings.seed, "threads": settings.threads}
     with tempfile.TemporaryDirectory(prefix="repro-lint-probe-") as folder:
-        spec_path, result_path = Path(folder, "spec.json"), Path(folder, "result.json")
+        spec_path, result_path, ready = Path(folder, "spec.json"), Path(folder, "result.json"), Path(folder, "ready")
         spec_path.write_text(json.dumps(spec))
-        child = run_child(python_module_command(WORKER, "probe", str(spec_path), str(result_path)),
-                          settings.timeout, env=_child_env(settings.threads))
+        child = run_child(python_module_command(WORKER, str(ready), "probe", str(spec_path), str(result_path)),
+                          settings.timeout, ready, env=_child_env(settings.threads))
         if not child.failed and result_path.exists():
             outcome = json.loads(result_path.read_text())
             outcome["default"]["verdict"] = default_verdict(outcome["default"])
             if "deterministic" in outcome:
                 outcome["deterministic"]["verdict"] = deterministic_verdict(outcome["deterministic"])
             return outcome
-    return _failed(child, settings.timeout)
+    return _failed(child)
 
 
-def _failed(child: ChildResult, timeout: float) -> dict[str, object]:
-    failure = child.describe_failure(timeout)
+def _failed(child: ChildResult) -> dict[str, object]:
+    failure = child.describe_failure()
     return {"failure": failure, "output": child.output_tail(),
             "default": {"verdict": failure}, "deterministic": {"verdict": failure}}
 
@@ -194,7 +194,7 @@ def _environment(machine: dict[str, object], settings: ProbeSettings) -> dict[st
 
 def _environment_line(machine: dict[str, object], settings: ProbeSettings) -> str:
     return (f"torch {machine['torch']}, CUDA {machine['cuda'] or '-'}, cuDNN {machine['cudnn'] or '-'}; "
-            f"{settings.threads} CPU threads; {settings.runs} runs per mode, seed {settings.seed}")
+            f"CPU threads: {settings.threads}; {settings.runs} runs per mode, seed {settings.seed}")
 
 
 def terminal_progress(done: int, total: int, label: str) -> None:

@@ -3,6 +3,11 @@
 Every child runs in a new session so that a timeout or a Ctrl-C can kill the
 child together with whatever it started (DataLoader workers, compilers): killing
 the one pid would leave its children running.
+
+The timeout counts from the moment the child says it is ready (it creates the
+`ready` file once torch is imported), not from its start: importing torch and
+initialising CUDA can take longer than the work being timed. Startup has its own,
+generous limit.
 """
 
 from __future__ import annotations
@@ -14,25 +19,32 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 OUTPUT_TAIL_LINES = 40
+STARTUP_LIMIT = 300.0
+_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
 class ChildResult:
-    returncode: int | None  # None when it was killed on timeout
-    timed_out: bool
+    returncode: int | None  # None when it was killed
+    timeout: str | None  # why it was killed: 'timed out after 5 s', or None
     output: str  # stdout and stderr interleaved
     seconds: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.timeout is not None
 
     @property
     def failed(self) -> bool:
         return self.timed_out or self.returncode != 0
 
-    def describe_failure(self, timeout: float) -> str:
-        if self.timed_out:
-            return f"timed out after {timeout:g} s"
+    def describe_failure(self) -> str:
+        if self.timeout is not None:
+            return self.timeout
         if self.returncode is not None and self.returncode < 0:
             try:
                 name = signal.Signals(-self.returncode).name
@@ -54,10 +66,11 @@ def python_module_command(module: str, *args: str) -> list[str]:
 def run_child(
     command: Sequence[str],
     timeout: float,
+    ready: Path,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
 ) -> ChildResult:
-    """Run `command`, kill its whole process group when `timeout` passes or on Ctrl-C."""
+    """Run `command`; kill its whole process group `timeout` seconds after `ready` appears, or on Ctrl-C."""
     # A file, not a pipe: a chatty child cannot fill a pipe buffer and block.
     with tempfile.TemporaryFile(mode="w+b") as output:
         started = time.monotonic()
@@ -70,11 +83,9 @@ def run_child(
             cwd=cwd,
             start_new_session=True,
         )
-        timed_out = False
+        reason = None
         try:
-            child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            reason = _wait(child, started, timeout, ready)
         finally:
             # Also after a normal exit: what the child started must not outlive the run.
             _kill_group(child.pid)
@@ -82,7 +93,25 @@ def run_child(
         seconds = time.monotonic() - started
         output.seek(0)
         text = output.read().decode("utf-8", errors="replace")
-    return ChildResult(None if timed_out else child.returncode, timed_out, text, seconds)
+    return ChildResult(None if reason else child.returncode, reason, text, seconds)
+
+
+def _wait(child: subprocess.Popen, started: float, timeout: float, ready: Path) -> str | None:
+    """None when the child exits in time, else why it is to be killed."""
+    ready_at: float | None = None
+    while True:
+        try:
+            child.wait(timeout=_POLL_SECONDS)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if ready_at is None and ready.exists():
+            ready_at = now
+        if ready_at is not None and now - ready_at >= timeout:
+            return f"timed out after {timeout:g} s"
+        if ready_at is None and now - started >= STARTUP_LIMIT:
+            return f"did not start within {STARTUP_LIMIT:g} s"
 
 
 def _kill_group(group: int) -> None:

@@ -44,13 +44,13 @@ class TracedRun:
     def failed(self) -> bool:
         return self.child.timed_out or self.trace is None or self.trace["exit_code"] != 0
 
-    def summary(self, timeout: float) -> dict[str, object]:
+    def summary(self) -> dict[str, object]:
         data: dict[str, object] = {"run": self.label, "seconds": round(self.child.seconds, 2)}
         if self.trace is not None:
             data.update(exit_code=self.trace["exit_code"], ops=self.trace["total_ops"],
                         ops_traced=len(self.trace["ops"]))
         if self.failed:
-            data["failure"] = (self.child.describe_failure(timeout) if self.trace is None or self.child.timed_out
+            data["failure"] = (self.child.describe_failure() if self.trace is None or self.child.timed_out
                                else f"exited with code {self.trace['exit_code']}")
             data["output"] = self.child.output_tail()
         return data
@@ -70,7 +70,7 @@ def verify_run(settings: RunSettings, findings: list[Finding]) -> dict[str, obje
         "script": str(settings.script), "args": list(settings.args),
         "environment": {**(first.trace or {}).get("environment", {}),
                         "PYTHONHASHSEED": _hash_seed(), "max_ops": settings.max_ops},
-        "runs": [run.summary(settings.timeout) for run in runs],
+        "runs": [run.summary() for run in runs],
     }
     failed = next((run for run in runs if run.failed), None)
     if failed is not None:
@@ -144,11 +144,13 @@ def _relative(path: str) -> str:
 
 def _traced(settings: RunSettings, label: str, threads: int | None, deterministic: bool, folder: Path) -> TracedRun:
     trace_path = folder / f"trace-{label.replace(' ', '-')}.json"
+    ready = folder / f"ready-{label.replace(' ', '-')}"
     spec = {"script": str(settings.script.resolve()), "args": list(settings.args), "threads": threads,
-            "max_ops": settings.max_ops, "deterministic": deterministic, "trace": str(trace_path)}
+            "max_ops": settings.max_ops, "deterministic": deterministic, "trace": str(trace_path),
+            "ready": str(ready)}
     spec_path = folder / f"spec-{label.replace(' ', '-')}.json"
     spec_path.write_text(json.dumps(spec))
-    child = run_child(python_module_command(WORKER, str(spec_path)), settings.timeout, env=_child_env(threads))
+    child = run_child(python_module_command(WORKER, str(spec_path)), settings.timeout, ready, env=_child_env(threads))
     trace = json.loads(trace_path.read_text()) if trace_path.exists() and not child.timed_out else None
     return TracedRun(label, child, trace)
 
@@ -172,7 +174,7 @@ def _child_env(threads: int | None) -> dict[str, str]:
 def render_text(report: dict[str, object]) -> str:
     env = report["environment"]
     lines = [f"torch {env.get('torch', '?')}, CUDA {env.get('cuda') or '-'}, "
-             f"cuDNN {env.get('cudnn') or '-'}; {env.get('threads', '?')} CPU threads; "
+             f"cuDNN {env.get('cudnn') or '-'}; CPU threads: {env.get('threads', '?')}; "
              f"PYTHONHASHSEED={env['PYTHONHASHSEED']}"]
     for run in report["runs"]:
         ops = f"{run['ops']} ops" if "ops" in run else "no trace"

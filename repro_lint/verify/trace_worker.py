@@ -3,8 +3,9 @@
 Usage: python -m repro_lint.verify.trace_worker SPEC.json
 
 SPEC names the script, its arguments, the thread count, the op cap, whether to
-enable `use_deterministic_algorithms(True, warn_only=True)`, and where to write
-the trace (JSON). The trace is written even when the script fails, so that the
+enable `use_deterministic_algorithms(True, warn_only=True)`, where to write
+the trace (JSON), and the `ready` file to create once torch is imported (the
+parent's timeout starts then). The trace is written even when the script fails, so that the
 parent can still compare what ran before the failure.
 """
 
@@ -196,6 +197,7 @@ def environment(threads: int) -> dict[str, object]:
 
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
+    Path(spec["ready"]).touch()
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
     if spec["deterministic"]:

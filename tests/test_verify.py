@@ -1,0 +1,218 @@
+"""`repro-lint verify`: both modes, on the CPU, against real nondeterminism.
+
+Every case that starts torch does so in child processes (a few seconds each), so
+the cases are few and each checks several things.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from repro_lint.cli import main as repro_lint_main
+from repro_lint.verify import probes
+from repro_lint.verify.findings import call_literals
+
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="verify runs torch")
+
+# Measured here, 40 trials each on 2 busy cores: with 5 runs, 12 of 40 trials saw a
+# single float32 index_put_(accumulate=True) result; with 20 runs 1 of 40; with 60 runs 0 of 40.
+RUNS_TO_SEE_INDEX_PUT_RACE = 60
+
+
+def verify(capsys, *args: str) -> tuple[int, str]:
+    code = repro_lint_main(["verify", *args])
+    return code, capsys.readouterr().out
+
+
+def write(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+# -- mode 2: --run -------------------------------------------------------------
+
+
+@needs_torch
+def test_run_finds_the_line_where_an_unseeded_script_diverges(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "train.py", """\
+        import torch
+
+        weights = torch.ones(4)
+        noise = torch.rand(4)
+        print((weights + noise).sum().item())
+    """)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    code, out = verify(capsys, "--run", "train.py", "--format", "json")
+
+    report = json.loads(out)
+    assert code == 1
+    assert report["result"] == "diverged"
+    divergence = report["divergence"]
+    assert divergence["index"] == 1  # aten.ones first, then the unseeded draw
+    assert divergence["run_1"]["op"] == "aten.rand.default"
+    assert divergence["run_1"]["location"] == "train.py:4"
+    assert divergence["run_1"]["hash"] != divergence["run_2"]["hash"]
+    assert report["environment"]["threads"] >= 1 and report["environment"]["PYTHONHASHSEED"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no trace files, no __pycache__
+
+
+@needs_torch
+def test_run_reports_identical_and_confirms_the_static_finding(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "seeded.py", """\
+        import sys
+        import torch
+
+        def never_called(x, idx):
+            x.put_(idx, torch.ones(3))
+
+        torch.manual_seed(int(sys.argv[1]))
+        x = torch.zeros(16)
+        idx = torch.tensor([1, 1, 2])
+        x.put_(idx, torch.rand(3))
+        print(x.sum().item())
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    code, out = verify(capsys, "--run", "seeded.py", "--threads", "1", "--", "7")
+
+    assert code == 1  # identical runs, but PyTorch raised a nondeterminism alert
+    assert "CPU threads: 1;" in out
+    assert "identical: " in out and "diverged" not in out
+    assert "seeded.py:10: aten.put_.default: put_ does not have a deterministic implementation" in out
+    assert "seeded.py:10: RPL401 confirmed at runtime" in out
+    assert "seeded.py:5: RPL401 not reached" in out
+
+
+@needs_torch
+def test_run_failure_shows_the_script_output(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "broken.py", """\
+        print("loading data")
+        raise SystemExit("no dataset at /data")
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    code, out = verify(capsys, "--run", "broken.py")
+
+    assert code == 2
+    assert "run 1 exited with code 1" in out
+    assert "loading data" in out and "no dataset at /data" in out
+
+
+@needs_torch
+def test_run_timeout_kills_the_whole_process_group(tmp_path, monkeypatch, capsys):
+    pid_file = tmp_path / "helper.pid"
+    write(tmp_path, "hang.py", f"""\
+        import subprocess, time
+        helper = subprocess.Popen(["sleep", "300"])
+        open({str(pid_file)!r}, "w").write(str(helper.pid))
+        time.sleep(300)
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    code, out = verify(capsys, "--run", "hang.py", "--timeout", "3")
+
+    assert code == 2
+    assert "run 1 timed out after 3 s" in out
+    assert not is_running(int(pid_file.read_text()))
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie: a killed orphan may wait a while for a reaper."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+# -- mode 1: probes --------------------------------------------------------------
+
+
+@needs_torch
+def test_probes_for_findings_and_ops(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "model.py", """\
+        import torch
+
+        x = torch.zeros(16)
+        x.put_(torch.tensor([1, 1]), torch.ones(2))
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    code, out = verify(capsys, "model.py", "--op", "index_put_accumulate_cpu", "--device", "cpu",
+                       "--threads", "2", "--runs", str(RUNS_TO_SEE_INDEX_PUT_RACE), "--format", "json")
+
+    assert code == 1
+    report = json.loads(out)
+    assert report["environment"]["cpu_threads"] == 2
+    assert report["environment"]["torch"].startswith(("1.", "2."))
+    by_op = {result["op"]: result for result in report["results"]}
+    put = by_op["put_no_accumulate"]
+    assert (put["path"], put["line"], put["code"]) == ("model.py", 4, "RPL401")
+    assert put["deterministic"]["verdict"].startswith(
+        "raises under deterministic mode: RuntimeError: put_ does not have a deterministic implementation")
+    index_put = by_op["index_put_accumulate_cpu"]
+    assert index_put["path"] is None and index_put["dtype"] == "float32"
+    assert index_put["default"]["verdict"].startswith("nondeterministic (")
+    assert index_put["default"]["distinct"] > 1 and index_put["default"]["max_abs_diff"] > 0
+    assert index_put["deterministic"]["verdict"] == "deterministic under deterministic mode"
+
+
+@needs_torch
+def test_a_hanging_probe_times_out_and_the_run_goes_on():
+    hang = probes.ProbeTarget("hangs", "sleeps", "import time\ntime.sleep(300)\nout = torch.zeros(1)\n", "float32")
+    fine = probes.ProbeTarget("adds", "adds", "out = R(8) + R(8)\n", "float64")
+    cpu = [{"device": "cpu", "name": "test"}]
+    settings = probes.ProbeSettings(runs=3, threads=1, timeout=3)  # counted once torch is imported
+
+    results = probes.run_probes([probes.Site(hang), probes.Site(fine)], cpu, settings)
+
+    assert [r["op"] for r in results] == ["hangs", "adds"]
+    assert results[0]["default"]["verdict"] == "timed out after 3 s"
+    assert results[1]["default"]["verdict"] == "deterministic (3/3 identical)"
+    assert results[1]["deterministic"]["verdict"] == "deterministic under deterministic mode"
+    assert "hangs" in probes.render_text({"torch": "x", "cuda": None, "cudnn": None}, settings, results)
+
+
+def test_probe_takes_the_literal_arguments_of_the_flagged_call(tmp_path):
+    path = write(tmp_path, "up.py", """\
+        import torch.nn.functional as F
+        y = F.interpolate(x, scale_factor=2, mode="nearest", align_corners=flag)
+        z = torch.ones(3, dtype=torch.float64)
+    """)
+
+    assert call_literals(path, 2, 5) == {"scale_factor": 2, "mode": "nearest"}
+    assert call_literals(path, 3, 5) == {"dtype": "float64"}
+    assert call_literals(path, 3, 1) == {}
+
+
+# -- input errors and imports ------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give paths to lint, --op ID, or --run SCRIPT"),
+    (["--run", "missing.py"], "missing.py: no such file"),
+    (["--op", "no_such_op"], "unknown op 'no_such_op'"),
+    (["--runs", "0", "--op", "put_no_accumulate"], "must be at least 1"),
+    (["--op", "put_no_accumulate", "--", "x"], "arguments after -- are for --run SCRIPT"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert repro_lint_main(["verify", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_linter_and_the_verifier_front_end_do_not_import_torch():
+    check = ("import sys, repro_lint.cli, repro_lint.verify.cli, repro_lint.verify.probes, "
+             "repro_lint.verify.trace; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", check], check=True)
