@@ -81,9 +81,14 @@ class ReproLintChecker:
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         from repro_lint.engine import Finding
 
+        from flake8.exceptions import ExecutionError
+
         path = self._path()
-        # A bad [tool.repro-lint] raises ConfigError: flake8 reports it as a one-line plugin failure.
-        run = self._project_run(path)
+        try:
+            run = self._project_run(path)
+        except ConfigError as error:
+            # flake8 stops with "There was a critical error ..." and this one line.
+            raise ExecutionError(str(error)) from None
         try:
             source = _source_from_lines(path, self.lines)
         except SourceError:

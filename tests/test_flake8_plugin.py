@@ -184,3 +184,14 @@ def test_project_facts_are_built_once_per_root(tmp_path: Path, monkeypatch: pyte
     report = legacy.get_style_guide(select=["RPL"], jobs=JobsArgument("1")).check_files(["a", "b"])
     assert report.total_errors == 6
     assert sorted(built) == [(tmp_path / "a").resolve(), (tmp_path / "b").resolve()]
+
+
+def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\nbogus = 1\n")
+    (tmp_path / "a.py").write_text(BAD)
+    (tmp_path / "b.py").write_text(BAD)
+    for jobs in ("1", "2"):
+        result = run_flake8("--select", "RPL", "--jobs", jobs, "a.py", "b.py", cwd=tmp_path)
+        assert result.returncode == 1
+        assert "[tool.repro-lint] unknown key 'bogus'" in result.stdout
+        assert "Traceback" not in result.stdout + result.stderr
