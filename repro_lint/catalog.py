@@ -241,14 +241,14 @@ class ArgCondition:
             value = _freeze(self.default)
         if value is UNKNOWN or value is TENSOR:
             return None
+        if test == "len_in":
+            return len(value) in self.values if isinstance(value, tuple) else None
+        if isinstance(value, tuple) and any(item is UNKNOWN for item in value):
+            return None
         if test == "in":
             return value in self.values
         if test == "not_in":
             return value not in self.values
-        if test == "len_in":
-            if isinstance(value, tuple):
-                return len(value) in self.values
-            return None
         raise AssertionError(test)  # validated at load time
 
     def describe(self) -> str:

@@ -334,8 +334,8 @@ def _literal(expr: cst.BaseExpression) -> Any:
         inner = _literal(expr.expression)
         return -inner if isinstance(inner, (int, float)) and not isinstance(inner, bool) else UNKNOWN
     if isinstance(expr, (cst.Tuple, cst.List)):
-        items = [_literal(element.value) for element in expr.elements if not isinstance(element, cst.StarredElement)]
-        if len(items) != len(expr.elements) or any(item is UNKNOWN for item in items):
+        if any(isinstance(element, cst.StarredElement) for element in expr.elements):
             return UNKNOWN
-        return tuple(items)
+        # Unknown items still give a known length: `F.pad(x, (p, p), mode="reflect")` is 1-D padding.
+        return tuple(_literal(element.value) for element in expr.elements)
     return UNKNOWN
