@@ -31,11 +31,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from repro_lint import __version__
 from repro_lint.config import Settings
 from repro_lint.project import FileSummary, Query
+
+if TYPE_CHECKING:
+    from repro_lint.engine import Engine
 
 CACHE_DIR = ".repro_lint_cache"
 # Cache files of other settings or tool versions kept beside the current one.
@@ -157,3 +160,13 @@ def _mark_folder(directory: Path) -> None:
     tag = directory / "CACHEDIR.TAG"
     if not tag.exists():
         tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# The repro-lint cache.\n")
+
+
+def open_cache(engine: Engine) -> Cache:
+    """The cache for this engine's settings, in the project root."""
+    fingerprint = run_fingerprint(
+        engine.settings,
+        (rule.code for rule in engine.rules),
+        (engine.apply_noqa, engine.describe_fix_edits),
+    )
+    return Cache(engine.settings.project_root / CACHE_DIR, fingerprint)

@@ -49,7 +49,20 @@ def _check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
     parser.add_argument("--statistics", action="store_true", help="show counts per code")
     parser.add_argument("--show-settings", action="store_true", help="print the resolved settings and exit")
+    parser.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
+                        help="worker processes (default: the number of CPU cores)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write .repro_lint_cache/")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def _codes(text: str) -> list[str]:
@@ -91,6 +104,7 @@ def _check_command(argv: list[str]) -> int:
     from repro_lint.engine import Engine
     from repro_lint.reporters import ReportContext, reporter
     from repro_lint.rules import all_rules
+    from repro_lint.runner import default_jobs, run_files
     from repro_lint.source import SourceError
 
     rules = all_rules()
@@ -127,7 +141,17 @@ def _check_command(argv: list[str]) -> int:
         files, found_errors = found.files, found.errors
     engine = Engine(settings, rules, describe_fix_edits=args.format == "sarif")
     fixes_to_stdout = stdin_path is not None and args.fix and not args.diff
-    outcomes = engine.run(files, fix=args.fix or args.diff, write=args.fix and not args.diff and not fixes_to_stdout)
+    if args.no_cache:
+        cache = None
+    else:
+        from repro_lint.cache import open_cache
+
+        cache = open_cache(engine)
+    outcomes = run_files(
+        engine, files,
+        fix=args.fix or args.diff, write=args.fix and not args.diff and not fixes_to_stdout,
+        jobs=args.jobs or default_jobs(), cache=cache,
+    )
     errors = [*found_errors, *(o.error for o in outcomes if o.error)]
     for message in errors:
         _error(message)
