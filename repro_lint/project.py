@@ -110,6 +110,7 @@ def summarize(facts: FileFacts) -> FileSummary:
 
 
 Query = tuple[str, tuple[str, ...]]  # (method name, arguments)
+_MAX_ALIAS_DEPTH = 64  # re-exports of re-exports: real code needs a handful
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -179,15 +180,25 @@ class ProjectFacts:
     @_recorded
     def canonical(self, qualname: str) -> str:
         """Follow re-exports: `utils.set_seed` -> `utils.seeding.set_seed`."""
+        return self._canonical(qualname, frozenset())
+
+    def _canonical(self, qualname: str, resolving: frozenset[str]) -> str:
+        # `resolving` holds the names whose resolution is under way: re-exports can
+        # form cycles through their prefixes (torch's own package does), and the
+        # answer must not depend on which query came first.
         seen = set()
         while qualname in self._aliases and qualname not in seen:
             seen.add(qualname)
             qualname = self._aliases[qualname]
-        if qualname not in self._functions and "." in qualname:
-            head, _, tail = qualname.rpartition(".")
-            resolved_head = self.canonical(head) if head in self._aliases else head
-            if resolved_head != head:
-                return self.canonical(f"{resolved_head}.{tail}")
+        if qualname in self._functions or "." not in qualname or qualname in resolving:
+            return qualname
+        if len(resolving) >= _MAX_ALIAS_DEPTH:
+            return qualname
+        head, _, tail = qualname.rpartition(".")
+        resolving = resolving | {qualname}
+        resolved_head = self._canonical(head, resolving) if head in self._aliases else head
+        if resolved_head != head:
+            return self._canonical(f"{resolved_head}.{tail}", resolving)
         return qualname
 
     @_recorded

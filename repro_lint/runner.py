@@ -100,10 +100,7 @@ def run_files(
         file.summary, file.outcome, file.answers = analysis.summary, analysis.outcome, analysis.answers
 
     project = engine.project_from([f.summary for f in files if f.summary is not None])
-    stale = [
-        f for f in files
-        if f.summary is not None and (f.answers is None or not project.answers_agree(f.answers))
-    ]
+    stale = [f for f in files if f.summary is not None and not _still_valid(project, f.answers)]
     relinted = _parallel(_relint_in_worker, [(f.source, f.display, fix) for f in stale], jobs, (engine, project),
                          lambda item, error: (FileOutcome(item[1], error=error), None))
     for file, (outcome, answers) in zip(stale, relinted):
@@ -123,6 +120,15 @@ def run_files(
         cache.save()
     done.sort(key=lambda o: o.path)
     return done
+
+
+def _still_valid(project: ProjectFacts, answers: dict[Query, Any] | None) -> bool:
+    if answers is None:
+        return False
+    try:
+        return project.answers_agree(answers)
+    except Exception:  # noqa: BLE001 - pass 2 re-lints the file, and reports the crash as its error
+        return False
 
 
 # -- the cache ---------------------------------------------------------
