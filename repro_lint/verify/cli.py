@@ -12,6 +12,7 @@ observed, 1 something was, 2 bad input or a run that failed.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
@@ -27,6 +28,14 @@ DEFAULT_MAX_OPS = 100_000
 
 class UsageError(Exception):
     pass
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that the children's process groups are killed on the way out."""
+
+
+def _raise_terminated(signum, frame) -> NoReturn:
+    raise Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +97,7 @@ def main(argv: Sequence[str]) -> int:
     if "--" in argv:
         split = argv.index("--")
         argv, script_args = argv[:split], argv[split + 1:]
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         args = _parser().parse_args(argv)
         if args.run is not None:
@@ -101,6 +111,11 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except Terminated:
+        _error("terminated")
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
 
 
 def _error(message: str) -> None:

@@ -173,9 +173,9 @@ def _child_env(threads: int | None) -> dict[str, str]:
 
 def render_text(report: dict[str, object]) -> str:
     env = report["environment"]
-    lines = [f"torch {env.get('torch', '?')}, CUDA {env.get('cuda') or '-'}, "
-             f"cuDNN {env.get('cudnn') or '-'}; CPU threads: {env.get('threads', '?')}; "
-             f"PYTHONHASHSEED={env['PYTHONHASHSEED']}"]
+    versions = (f"torch {env['torch']}, CUDA {env['cuda'] or '-'}, cuDNN {env['cudnn'] or '-'}; "
+                f"CPU threads: {env['threads']}; " if "torch" in env else "")
+    lines = [f"{versions}PYTHONHASHSEED={env['PYTHONHASHSEED']}"]
     for run in report["runs"]:
         ops = f"{run['ops']} ops" if "ops" in run else "no trace"
         lines.append(f"run {run['run']}: {ops}, {run['seconds']} s"
