@@ -77,6 +77,14 @@ class ReproLintChecker:
                 raise ExecutionError(str(error)) from None
         cls.torch_version = value
         cls._projects = {}
+        # Check the working directory's config here, in flake8's main process: an error
+        # raised in `--jobs` workers can leave flake8's process pool waiting forever.
+        from repro_lint.rules import all_rules
+
+        try:
+            load_settings(Path.cwd(), (rule.code for rule in all_rules()), Overrides(torch_version=value))
+        except ConfigError as error:
+            raise ExecutionError(str(error)) from None
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         from repro_lint.engine import Finding
