@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from repro_lint.config import Settings
 from repro_lint.document import locate_findings
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import apply_fixes
+from repro_lint.positions import node_positions
 from repro_lint.project import FileSummary, ProjectFacts, module_name_for, summarize
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
 from repro_lint.source import SourceFile
@@ -175,7 +175,8 @@ class Engine:
         self, facts: FileFacts, project: ProjectFacts, item: ParsedFile
     ) -> list[tuple[Violation, Finding]]:
         """The file's violations with positions, minus those suppressed or de-selected."""
-        text = facts.module.code
+        # The parsed file's text is at hand; only a fixed module needs a code generation.
+        text = item.source.text if facts is item.facts else facts.module.code
         context = RuleContext(
             facts=facts,
             project=project,
@@ -192,8 +193,9 @@ class Engine:
             found.extend((rule, violation) for violation in rule.check(context))
         if not found:
             return []
-        # Positions cost a full code generation pass: only files with findings pay it.
-        positions = MetadataWrapper(facts.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        # Positions cost a code generation with bookkeeping: only files with findings pay,
+        # and only for the top-level statements that hold the findings.
+        positions = node_positions(facts.module, [violation.node for _, violation in found])
         noqa = NoqaMap(text if self.apply_noqa else "")
         located: dict[tuple[str, int, int, str], tuple[Violation, Finding]] = {}
         for rule, violation in found:

@@ -645,14 +645,35 @@ _DISPATCH: dict[tuple[type, type], tuple[_Callback | None, _Callback | None, _Fi
 _FIELD_ORDERS: dict[type, _FieldOrder] = {}
 
 
+def _field_order(node: cst.CSTNode) -> _FieldOrder:
+    order = _FIELD_ORDERS.get(type(node))
+    if order is None:
+        order = _FIELD_ORDERS[type(node)] = _FieldOrder(node)
+    return order
+
+
+def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """`node` and every node under it, in source order (libcst's `children` rebuilds each node)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        found = []
+        for name in _field_order(current)(current):
+            value = getattr(current, name)
+            if isinstance(value, cst.CSTNode):
+                found.append(value)
+            elif type(value) is tuple or type(value) is list:
+                found.extend(item for item in value if isinstance(item, cst.CSTNode))
+        stack.extend(reversed(found))
+
+
 def _dispatch(builder: type, node: cst.CSTNode) -> tuple[_Callback | None, _Callback | None, _FieldOrder]:
     """The builder's `visit_<Type>` and `leave_<Type>` functions for the node's type, and its field order."""
     key = (builder, type(node))
     found = _DISPATCH.get(key)
     if found is None:
-        order = _FIELD_ORDERS.get(type(node))
-        if order is None:
-            order = _FIELD_ORDERS[type(node)] = _FieldOrder(node)
+        order = _field_order(node)
         name = type(node).__name__
         found = _DISPATCH[key] = (getattr(builder, f"visit_{name}", None), getattr(builder, f"leave_{name}", None), order)
     return found
