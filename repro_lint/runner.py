@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -244,9 +245,16 @@ def _parallel(
         _worker_context = ()
 
 
+def _leave_interrupts_to_parent() -> None:
+    """Ctrl-C reaches the whole process group: the parent stops the run, workers finish their file quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_pool(work: Callable, items: Sequence, order: list[int], workers: int, results: list[Any]) -> list[int]:
     """Fill `results`; return the indices whose work did not come back (a worker died)."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_leave_interrupts_to_parent
+    )
     try:
         futures: list[tuple[int, Future]] = [(i, pool.submit(work, items[i])) for i in order]
         lost = []

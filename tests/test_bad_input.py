@@ -1,0 +1,232 @@
+"""Every bad input gets one line (or a finding) and the documented exit code, never a traceback.
+
+Exit codes: 0 clean, 1 findings, 2 an error (the other files are still linted
+and reported), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN
+from repro_lint import cli
+from repro_lint.config import load_settings
+from repro_lint.engine import Engine
+from repro_lint.project import FileSummary, ProjectFacts
+from repro_lint.rules import all_rules
+from repro_lint.runner import run_files
+
+FIXABLE = "import torch\n\ntorch.backends.cudnn.benchmark = True\n"
+FIXED = "import torch\n\ntorch.backends.cudnn.benchmark = False\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
+    (tmp_path / "good.py").write_text(FIXABLE)
+    return tmp_path
+
+
+def check(cli_run, root: Path, *args: str) -> tuple[int, list[str], str]:
+    result = cli_run("check", *args, "--no-cache", cwd=root)
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("repro-lint: error:")]
+    return result.returncode, errors, result.stdout
+
+
+def assert_good_still_linted(stdout: str) -> None:
+    assert "good.py:3:1: RPL201" in stdout
+
+
+def test_nonexistent_path(cli, project: Path) -> None:
+    code, errors, out = check(cli, project, "missing.py", "good.py")
+    assert (code, errors) == (2, ["repro-lint: error: missing.py: no such file or directory"])
+    assert_good_still_linted(out)
+
+
+def test_folder_symlink_loop(cli, project: Path) -> None:
+    (project / "pkg").mkdir()
+    (project / "pkg" / "loop").symlink_to(project / "pkg", target_is_directory=True)
+    (project / "pkg" / "mod.py").write_text(FIXABLE)
+    code, errors, out = check(cli, project, ".")
+    assert (code, errors) == (1, [])
+    assert "pkg/mod.py:3:1: RPL201" in out
+    assert_good_still_linted(out)
+
+
+def test_unreadable_file(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # Tests may run as root, who reads any file: deny the read itself.
+    locked = project / "locked.py"
+    locked.write_text(FIXABLE)
+    real_open = open
+
+    def guarded_open(file, *args, **kwargs):
+        if isinstance(file, (str, Path)) and Path(file).resolve() == locked:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", guarded_open)
+    monkeypatch.chdir(project)
+    code = cli.main(["check", "--no-cache", "-j", "1", "locked.py", "good.py"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.splitlines() == ["repro-lint: error: locked.py: permission denied"]
+    assert_good_still_linted(out)
+
+
+def test_binary_file_named_py(cli, project: Path) -> None:
+    (project / "blob.py").write_bytes(b"\x7fELF\x02\x01\x00\x00binary")
+    code, errors, out = check(cli, project, ".")
+    assert (code, errors) == (2, ["repro-lint: error: blob.py: binary file (contains NUL bytes)"])
+    assert_good_still_linted(out)
+
+
+def test_invalid_utf8_without_cookie(cli, project: Path) -> None:
+    (project / "latin.py").write_bytes(b"x = '\xe9'\n")
+    code, errors, out = check(cli, project, ".")
+    assert code == 2 and len(errors) == 1
+    assert errors[0].startswith("repro-lint: error: latin.py: cannot decode as utf-8 at byte 5")
+    assert_good_still_linted(out)
+
+
+def test_latin1_cookie_round_trips_through_fix(cli, project: Path) -> None:
+    original = b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + FIXABLE.encode()
+    (project / "latin.py").write_bytes(original)
+    code, errors, _ = check(cli, project, "latin.py", "--fix")
+    assert (code, errors) == (0, [])
+    assert (project / "latin.py").read_bytes() == original.replace(b"= True", b"= False")
+
+
+def test_crlf_and_missing_final_newline_are_kept(cli, project: Path) -> None:
+    (project / "crlf.py").write_bytes(FIXABLE.replace("\n", "\r\n").encode())
+    (project / "open_end.py").write_bytes(FIXABLE.rstrip("\n").encode())
+    code, errors, _ = check(cli, project, "crlf.py", "open_end.py", "--fix")
+    assert (code, errors) == (0, [])
+    assert (project / "crlf.py").read_bytes() == FIXED.replace("\n", "\r\n").encode()
+    assert (project / "open_end.py").read_bytes() == FIXED.rstrip("\n").encode()
+
+
+def test_empty_file(cli, project: Path) -> None:
+    (project / "empty.py").write_bytes(b"")
+    code, errors, out = check(cli, project, "empty.py")
+    assert (code, errors) == (0, [])
+    assert "empty.py" not in out
+
+
+def test_five_megabyte_generated_file(cli, project: Path) -> None:
+    line = 'TABLE_{} = "' + "x" * 10_000 + '"\n'
+    body = "".join(line.format(i) for i in range(500))
+    (project / "generated.py").write_text(FIXABLE + body)
+    assert (project / "generated.py").stat().st_size > 5_000_000
+    code, errors, out = check(cli, project, ".")
+    assert (code, errors) == (1, [])
+    assert "generated.py:3:1: RPL201" in out
+    assert_good_still_linted(out)
+
+
+@pytest.mark.parametrize("source", [
+    "x = " + "(" * 3000 + "1" + ")" * 3000 + "\n",
+    "x = " + "1 + " * 5000 + "1\n",
+    "x = " + "[" * 1000 + "]" * 1000 + "\n",
+])
+def test_nesting_deeper_than_the_parser_or_traversal_can_go(cli, project: Path, source: str) -> None:
+    (project / "deep.py").write_text("import torch\n" + source)
+    code, errors, out = check(cli, project, ".")
+    deep = [line for line in out.splitlines() if line.startswith("deep.py")]
+    deep_errors = [e for e in errors if "deep.py" in e]
+    assert len(deep) + len(deep_errors) <= 1
+    assert all("RPL001" in line for line in deep)
+    assert code in (1, 2) and len(errors) == len(deep_errors)
+    assert_good_still_linted(out)
+
+
+def lint_in_process(root: Path, files: list[Path], **kwargs) -> list:
+    rules = all_rules()
+    engine = Engine(load_settings(root, (r.code for r in rules)), rules)
+    return run_files(engine, files, **kwargs)
+
+
+def test_file_changed_between_read_and_write_is_not_overwritten(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = project / "good.py"
+    edited = FIXABLE + "# edited meanwhile\n"
+    original_lint = Engine.lint
+
+    def lint_then_edit(engine, item, project_facts, fix):
+        outcome = original_lint(engine, item, project_facts, fix)
+        target.write_text(edited)
+        return outcome
+
+    monkeypatch.setattr(Engine, "lint", lint_then_edit)
+    [outcome] = lint_in_process(project, [target], fix=True, write=True)
+    assert outcome.error == f"{target}: changed on disk while being fixed; not overwritten"
+    assert target.read_text() == edited
+
+
+def test_read_only_file_with_a_fix(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = project / "good.py"
+    target.chmod(0o444)
+    # As root every file is writable: make the permission check see what a user would.
+    monkeypatch.setattr("repro_lint.source.os.access", lambda path, mode: Path(path) != target)
+    [outcome] = lint_in_process(project, [target], fix=True, write=True)
+    assert outcome.error == f"{target}: read-only; fix not written"
+    assert target.read_text() == FIXABLE
+    assert sorted(p.name for p in project.iterdir()) == ["good.py", "pyproject.toml"]
+
+
+def test_invalid_pyproject(cli, project: Path) -> None:
+    (project / "pyproject.toml").write_text("[tool.repro-lint\nselect = \n")
+    code, errors, _ = check(cli, project, ".")
+    assert code == 2 and len(errors) == 1
+    assert errors[0].startswith(f"repro-lint: error: {project / 'pyproject.toml'}: invalid TOML")
+
+
+def test_unknown_select_code(cli, project: Path) -> None:
+    code, errors, _ = check(cli, project, ".", "--select", "RPL999")
+    assert (code, errors) == (2, ["repro-lint: error: --select: unknown rule code or prefix 'RPL999'"])
+
+
+def test_reexport_cycles_resolve() -> None:
+    # Found in torch's own package: re-exports whose prefixes lead back to each other.
+    project = ProjectFacts([
+        FileSummary("a", {}, frozenset(), {"b": "c.d.e"}, frozenset()),
+        FileSummary("c", {}, frozenset(), {"d": "a.b.f"}, frozenset()),
+    ])
+    assert project.effects_of("a.b.q") == frozenset()
+    assert project.canonical("c.d.x") == project.canonical("c.d.x")
+
+
+def test_interrupted_fix_leaves_no_partial_file(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
+    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
+    files = [tmp_path / f"m{i:03}.py" for i in range(150)]
+    for file in files:
+        file.write_text(FIXABLE + padding)
+    fixed_text = FIXED + padding
+    process = subprocess.Popen(
+        [str(BIN / "repro-lint"), "check", "--fix", "--no-cache", "-j", "2", "."],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    time.sleep(2.5)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert "Traceback" not in stderr, stderr
+    if process.returncode == 130:
+        assert stderr.strip().splitlines()[-1] == "repro-lint: error: interrupted"
+    else:  # the run finished before the signal
+        assert process.returncode == 0
+    for file in files:
+        assert file.read_text() in (FIXABLE + padding, fixed_text)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".repro-lint.tmp")]
+
+
+if sys.platform == "win32":  # pragma: no cover
+    pytestmark = pytest.mark.skip("POSIX signals and symlinks")
