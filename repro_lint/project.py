@@ -152,6 +152,10 @@ class ProjectFacts:
                 self._aliases[f"{summary.module_name}.{name}"] = target
         self._closure: dict[str, frozenset[str]] = {}
         self._reachable: dict[str, frozenset[str]] = {}
+        self._by_module = {s.module_name: s for s in self.summaries}
+        self._module_of: dict[str, str | None] = {}
+        self._program_effects: dict[str, frozenset[str]] = {}
+        self._entry: dict[int, frozenset[str]] = {}
         self._log: dict[Query, Any] | None = None
         self._depth = 0
 
@@ -222,13 +226,33 @@ class ProjectFacts:
             name = f"{name}.__init__"
         if name not in self._functions:
             return frozenset()
-        if name in self._closure:
-            return self._closure[name]
-        self._closure[name] = frozenset()  # breaks recursion cycles
-        summary = self._functions[name]
-        result = set(summary.effects)
-        for callee in summary.callees:
-            result |= self.effects_of(callee)
+        known = self._closure.get(name)
+        if known is not None:
+            return known
+        # The union over every function reachable through project calls, gathered without
+        # recursion. Only complete answers are kept, so that functions calling each other
+        # get the same answer whichever is asked first, in whichever process.
+        result: set[str] = set()
+        seen = {name}
+        pending = [name]
+        while pending:
+            summary = self._functions[pending.pop()]
+            result |= summary.effects
+            for callee in summary.callees:
+                target = self._canonical(callee, frozenset())
+                if target in self.extra_effects:
+                    result |= self.extra_effects[target]
+                    continue
+                if target in self._classes:
+                    target = f"{target}.__init__"
+                if target not in self._functions or target in seen:
+                    continue
+                seen.add(target)
+                done = self._closure.get(target)
+                if done is not None:
+                    result |= done
+                else:
+                    pending.append(target)
         self._closure[name] = frozenset(result)
         return self._closure[name]
 
@@ -246,43 +270,55 @@ class ProjectFacts:
         import it: "the program turns deterministic mode on" holds for it only when each
         of those scripts (or a helper it calls) does. Nothing when no program runs it.
         """
-        runs_it = [s for s in self.summaries if s.is_program and module_name in self._modules_run_by(s.module_name)]
-        if not runs_it:
-            return frozenset()
-        return frozenset.intersection(*(self._entry_effects(s) for s in runs_it))
+        known = self._program_effects.get(module_name)
+        if known is None:
+            runs_it = [
+                index for index, s in enumerate(self.summaries)
+                if s.is_program and module_name in self._modules_run_by(s.module_name)
+            ]
+            known = frozenset.intersection(*(self._entry_effects(i) for i in runs_it)) if runs_it else frozenset()
+            self._program_effects[module_name] = known
+        return known
 
-    def _entry_effects(self, summary: FileSummary) -> frozenset[str]:
-        result = set(summary.module_effects)
-        for callee in summary.module_callees:
-            result |= self.effects_of(callee)
-        return frozenset(result)
+    def _entry_effects(self, index: int) -> frozenset[str]:
+        known = self._entry.get(index)
+        if known is None:
+            summary = self.summaries[index]
+            result = set(summary.module_effects)
+            for callee in summary.module_callees:
+                result |= self.effects_of(callee)
+            known = self._entry[index] = frozenset(result)
+        return known
 
     def _modules_run_by(self, module_name: str) -> frozenset[str]:
         """`module_name` and the project modules it imports, transitively."""
         if module_name not in self._reachable:
-            by_name = {s.module_name: s for s in self.summaries}
             seen = {module_name}
             pending = [module_name]
             while pending:
-                summary = by_name.get(pending.pop())
+                summary = self._by_module.get(pending.pop())
                 if summary is None:
                     continue
                 for imported in (*summary.imported_modules, *summary.aliases.values()):
                     target = self._project_module_of(imported)
-                    if target is not None and target not in seen:
-                        seen.add(target)
+                    if target is None or target in seen:
+                        continue
+                    seen.add(target)
+                    done = self._reachable.get(target)
+                    if done is not None:  # complete: no need to walk it again
+                        seen |= done
+                    else:
                         pending.append(target)
             self._reachable[module_name] = frozenset(seen)
         return self._reachable[module_name]
 
     def _project_module_of(self, dotted: str) -> str | None:
         """The longest prefix of `dotted` that is a linted module (`model.Net` -> `model`)."""
-        parts = dotted.split(".")
-        for cut in range(len(parts), 0, -1):
-            candidate = ".".join(parts[:cut])
-            if candidate in self._modules:
-                return candidate
-        return None
+        if dotted not in self._module_of:
+            parts = dotted.split(".")
+            candidates = (".".join(parts[:cut]) for cut in range(len(parts), 0, -1))
+            self._module_of[dotted] = next((c for c in candidates if c in self._modules), None)
+        return self._module_of[dotted]
 
     def file_effects(self, facts: FileFacts) -> frozenset[str]:
         """Everything a file's code can do, with the project functions it calls."""
