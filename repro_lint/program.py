@@ -214,15 +214,19 @@ class Program:
 
     def _configured(self, qualname: str | None) -> bool:
         """A name in config `seed-functions`: its effects are given, not analysed."""
-        return qualname is not None and self.project.canonical(qualname) in self.project.extra_effects
+        # Every question to the project is a dependency on other files (see ProjectFacts.recording):
+        # ask only when the answer can matter.
+        return (
+            qualname is not None
+            and bool(self.project.extra_effects)
+            and self.project.canonical(qualname) in self.project.extra_effects
+        )
 
     def _outside_seed_helper(self, qualname: str) -> bool:
         """A function from outside the linted tree named like a seeding helper (`set_seed`)."""
-        if qualname.split(".")[0] in _KNOWN_PACKAGES:
+        if qualname.split(".")[0] in _KNOWN_PACKAGES or "seed" not in qualname.rsplit(".", 1)[-1].lower():
             return False
-        if self.project.is_project_function(qualname) or self.project.is_project_class(qualname):
-            return False
-        return "seed" in qualname.rsplit(".", 1)[-1].lower()
+        return not (self.project.is_project_function(qualname) or self.project.is_project_class(qualname))
 
     def _local_callee(self, call: CallSite) -> FunctionSite | None:
         """The same-file function a call runs: a function, a class's `__init__`, or `self.method()`."""
