@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -17,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 import libcst as cst
 
 _BUILTINS = frozenset(dir(builtins))
+_DEEP_TREE_FRAMES = 20_000
 
 Statement = cst.BaseStatement | cst.BaseSmallStatement
 
@@ -305,14 +307,19 @@ def _small_does_work(stmt: cst.BaseSmallStatement) -> bool:
 
 
 def _contains_call(expr: cst.CSTNode) -> bool:
-    if isinstance(expr, cst.Call):
-        # TypeVar("T"), NewType(...), namedtuple(...) are definitions, not work.
-        func = expr.func
-        name = func.value if isinstance(func, cst.Name) else getattr(getattr(func, "attr", None), "value", "")
-        if name in {"TypeVar", "NewType", "namedtuple", "ParamSpec", "TypeVarTuple", "field", "getLogger"}:
-            return False
-        return True
-    return any(_contains_call(child) for child in expr.children)
+    # A loop, not recursion: module-level data can nest thousands of levels deep.
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call):
+            # TypeVar("T"), NewType(...), namedtuple(...) are definitions, not work.
+            func = node.func
+            name = func.value if isinstance(func, cst.Name) else getattr(getattr(func, "attr", None), "value", "")
+            if name not in {"TypeVar", "NewType", "namedtuple", "ParamSpec", "TypeVarTuple", "field", "getLogger"}:
+                return True
+            continue
+        stack.extend(child_nodes(node))
+    return False
 
 
 def _is_main_guard(node: cst.If) -> bool:
@@ -360,7 +367,15 @@ class _FactsBuilder:
         self.order = 0
 
     def build(self) -> None:
-        self.walk(self.facts.module)
+        # Trees as deep as libcst builds them (implicitly concatenated strings nest one
+        # level per string: the standard library's pydoc topics) need more than Python's
+        # default 1000 frames; the walk takes two per level.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, _DEEP_TREE_FRAMES))
+        try:
+            self.walk(self.facts.module)
+        finally:
+            sys.setrecursionlimit(limit)
 
     def walk(self, node: cst.CSTNode) -> None:
         """Call `visit_<Type>` and `leave_<Type>` over the subtree, as a libcst visitor would.
@@ -652,20 +667,25 @@ def _field_order(node: cst.CSTNode) -> _FieldOrder:
     return order
 
 
+def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """`node.children`, in the same order, without libcst rebuilding the node to find them."""
+    found: list[cst.CSTNode] = []
+    for name in _field_order(node)(node):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            found.append(value)
+        elif type(value) is tuple or type(value) is list:
+            found.extend(item for item in value if isinstance(item, cst.CSTNode))
+    return found
+
+
 def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """`node` and every node under it, in source order (libcst's `children` rebuilds each node)."""
+    """`node` and every node under it, in source order."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        found = []
-        for name in _field_order(current)(current):
-            value = getattr(current, name)
-            if isinstance(value, cst.CSTNode):
-                found.append(value)
-            elif type(value) is tuple or type(value) is list:
-                found.extend(item for item in value if isinstance(item, cst.CSTNode))
-        stack.extend(reversed(found))
+        stack.extend(reversed(child_nodes(current)))
 
 
 def _dispatch(builder: type, node: cst.CSTNode) -> tuple[_Callback | None, _Callback | None, _FieldOrder]:
