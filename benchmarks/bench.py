@@ -19,7 +19,7 @@ largest worker, and the sum of the main process and its largest `jobs`
 workers), files/s, and repro-lint's ratio to each.
 
 Also measured: repro-lint's cold time per 1,000 lines at 10 %, 50 % and 100 % of
-the corpus; single-file latency (interpreter start included) against
+the whole corpus (whatever `--corpus-fraction` says); single-file latency (interpreter start included) against
 `flake8 --select RPL`; `repro-lint --version`.
 
 Writes `benchmarks/results/bench.json` and `bench.md` (or `--output`). Speed
@@ -301,12 +301,14 @@ def main() -> int:
         if not args.no_linearity:
             for share in (0.1, 0.5, 1.0):
                 part = work / f"share-{share}"
-                part_files = copy_corpus(corpus, part, share)
+                part_files = copy_corpus(args.corpus, part, share)
                 part_lines = line_count(part_files)
                 run = measure([repro_lint, "check", ".", "--no-cache", "--exit-zero"], part)
                 linearity[f"{share:.0%}"] = {"files": len(part_files), "lines": part_lines, "wall_s": run.wall,
                                               "cpu_s": run.cpu, "ms_per_1000_lines": 1000 * run.wall / part_lines * 1000,
-                                              "cpu_ms_per_1000_lines": 1000 * run.cpu / part_lines * 1000}
+                                              "cpu_ms_per_1000_lines": 1000 * run.cpu / part_lines * 1000,
+                                              "main_peak_mb": run.main_peak_mb,
+                                              "worker_peak_mb": max(run.worker_peaks_mb, default=0.0)}
                 print(f"linearity {share:.0%}: {run.wall:.1f} s", flush=True)
 
         single = work / "single"
@@ -376,12 +378,14 @@ def markdown(data: dict) -> str:
             f"| {relation} |"
         )
     if data["linearity"]:
-        lines += ["", "repro-lint cold, by corpus size:", "",
-                  "| share | files | lines | wall (s) | wall ms / 1,000 lines | CPU ms / 1,000 lines |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines += ["", f"repro-lint cold, by share of the whole `{Path(corpus['source']).name}` corpus (one run each):", "",
+                  "| share | files | lines | wall (s) | CPU (s) | wall ms / 1,000 lines | CPU ms / 1,000 lines "
+                  "| peak main (MB) | largest worker (MB) |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for share, row in data["linearity"].items():
-            lines.append(f"| {share} | {row['files']} | {row['lines']:,} | {row['wall_s']:.1f} "
-                         f"| {row['ms_per_1000_lines']:.1f} | {row['cpu_ms_per_1000_lines']:.1f} |")
+            lines.append(f"| {share} | {row['files']} | {row['lines']:,} | {row['wall_s']:.1f} | {row['cpu_s']:.1f} "
+                         f"| {row['ms_per_1000_lines']:.1f} | {row['cpu_ms_per_1000_lines']:.1f} "
+                         f"| {row['main_peak_mb']:.0f} | {row['worker_peak_mb']:.0f} |")
     lines += ["", "Latency, interpreter start included (median of 15):", "", "| command | seconds |", "| --- | ---: |"]
     lines += [f"| `{name}` | {seconds:.3f} |" for name, seconds in data["latency_s"].items()]
     lines += ["", "Targets (issue 9):", ""]
