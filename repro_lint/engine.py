@@ -9,6 +9,7 @@ fixes, re-linting until nothing changes.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -238,17 +239,25 @@ class Engine:
 
     def _syntax_error(self, display: str, error: cst.ParserSyntaxError, text: str) -> Finding:
         # CPython's parser places the error more precisely than libcst's; ask it only on failure.
-        line, column, message = max(error.raw_line, 1), error.raw_column + 1, error.message
+        libcst_message = error.message.strip().splitlines()[0] if error.message.strip() else "invalid syntax"
+        # The native parser's "error at L:C" (1-based line, 0-based column) is where it stopped;
+        # `raw_line` can be the line after it.
+        stopped = re.search(r"error at (\d+):(\d+)", libcst_message)
+        if stopped:
+            line, column = int(stopped.group(1)), int(stopped.group(2)) + 1
+        else:
+            line, column = max(error.raw_line, 1), error.raw_column + 1
         try:
             ast.parse(text)
         except SyntaxError as python_error:
             line, column = python_error.lineno or 1, python_error.offset or 1
-            message = python_error.msg
+            message = f"syntax error: {python_error.msg}"
         except (ValueError, RecursionError, MemoryError):
-            pass
-        message = message.strip().splitlines()[0] if message.strip() else "invalid syntax"
-        return Finding(SYNTAX_ERROR, "syntax-error", f"syntax error: {message}",
-                       display, line, column, line, column, "error")
+            message = f"syntax error: {libcst_message}"
+        else:
+            # Valid Python that libcst's grammar lacks, e.g. `(x): int = 1`: say so, not "syntax error".
+            message = f"not checked: libcst cannot parse this valid Python ({libcst_message})"
+        return Finding(SYNTAX_ERROR, "syntax-error", message, display, line, column, line, column, "error")
 
 
 def internal_error(display: str, error: BaseException) -> str:
