@@ -65,10 +65,21 @@ class Settings:
                     return False
         return True
 
-    def is_excluded(self, path: Path) -> bool:
+    def is_excluded(self, path: Path, name_only: bool = False) -> bool:
+        """Whether an exclude pattern matches `path`.
+
+        With `name_only`, a pattern without a slash is matched against the last component
+        alone: the walk checks each folder as it enters it, so the folders above the one the
+        user named (say, a package inside `.venv`) do not exclude it.
+        """
         relative = relative_posix(path, self.project_root)
-        patterns = (*self.exclude, *self.extend_exclude)
-        return any(_glob_match(relative, pattern) for pattern in patterns)
+        for pattern in (*self.exclude, *self.extend_exclude):
+            if name_only and "/" not in pattern.rstrip("/"):
+                if fnmatch.fnmatchcase(path.name, pattern.rstrip("/")):
+                    return True
+            elif _glob_match(relative, pattern):
+                return True
+        return False
 
     def describe(self) -> str:
         version = ".".join(map(str, self.torch_version))

@@ -51,7 +51,7 @@ def _walk(root: Path, settings: Settings, ignore: GitIgnore) -> list[Path]:
         kept = []
         for name in sorted(dirnames):
             child = base / name
-            if settings.is_excluded(child) or ignore.ignored(child, is_dir=True) or _is_virtualenv(child):
+            if settings.is_excluded(child, name_only=True) or ignore.ignored(child, is_dir=True) or _is_virtualenv(child):
                 continue
             kept.append(name)
         dirnames[:] = kept
@@ -59,7 +59,7 @@ def _walk(root: Path, settings: Settings, ignore: GitIgnore) -> list[Path]:
             if not name.endswith(SOURCE_SUFFIXES):
                 continue
             child = base / name
-            if settings.is_excluded(child) or ignore.ignored(child):
+            if settings.is_excluded(child, name_only=True) or ignore.ignored(child):
                 continue
             found.append(child)
     return found

@@ -265,3 +265,13 @@ def test_examples_show_every_backend_flag_rule_and_fix_cleanly(cli, tmp_path: Pa
     assert not {"RPL201", "RPL202", "RPL203"} & {f["code"] for f in after if f["fix"] and f["fix"]["applicability"] == "safe"}
     cli("--fix", ".", cwd=project)
     assert {p: p.read_bytes() for p in project.rglob("*.py")} == snapshot
+
+
+def test_a_folder_named_explicitly_is_walked_even_inside_an_excluded_one(cli, tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", "[tool.repro-lint]\n")
+    write(tmp_path, ".venv/lib/site-packages/pkg/bad.py", BAD)
+    write(tmp_path, ".venv/lib/site-packages/pkg/.cache/bad.py", BAD)
+    assert cli(".", cwd=tmp_path).returncode == 0
+    result = cli(".venv/lib/site-packages/pkg", cwd=tmp_path)
+    assert result.stdout.splitlines()[0].startswith(".venv/lib/site-packages/pkg/bad.py:3:1: RPL201")
+    assert len(result.stdout.splitlines()) == 2  # the hidden folder below it is still skipped
