@@ -29,7 +29,6 @@ targets live here, never in tests: the Markdown marks each one met or not.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import platform
@@ -41,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -228,8 +227,8 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        memory_kb = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
-                         if l.startswith("MemTotal"))
+        memory_kb = next(int(row.split()[1]) for row in Path("/proc/meminfo").read_text().splitlines()
+                         if row.startswith("MemTotal"))
         memory = f", {memory_kb / 1024 / 1024:.0f} GB RAM"
     except (OSError, StopIteration):
         memory = ""

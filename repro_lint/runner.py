@@ -92,7 +92,7 @@ def run_files(
 
     if cache is not None:
         for file in files:
-            _use_cache(engine, cache, file, fix)
+            _use_cache(cache, file, fix)
 
     pending = [file for file in files if not file.cached]
     analyses = _parallel(_analyze_in_worker, [(f.source, f.display, fix) for f in pending], jobs, (engine,),
@@ -135,7 +135,7 @@ def _still_valid(project: ProjectFacts, answers: dict[Query, Any] | None) -> boo
 # -- the cache ---------------------------------------------------------
 
 
-def _use_cache(engine: Engine, cache: Cache, file: _File, fix: bool) -> None:
+def _use_cache(cache: Cache, file: _File, fix: bool) -> None:
     entry = cache.lookup(file.source.path, file.digest, file.module)
     if entry is None:
         return
