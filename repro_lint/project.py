@@ -155,6 +155,7 @@ class ProjectFacts:
         self._by_module = {s.module_name: s for s in self.summaries}
         self._module_of: dict[str, str | None] = {}
         self._program_effects: dict[str, frozenset[str]] = {}
+        self._program_reach: list[tuple[int, frozenset[str]]] | None = None  # each program and what it runs
         self._entry: dict[int, frozenset[str]] = {}
         self._log: dict[Query, Any] | None = None
         self._depth = 0
@@ -272,12 +273,19 @@ class ProjectFacts:
         """
         known = self._program_effects.get(module_name)
         if known is None:
-            runs_it = [
-                index for index, s in enumerate(self.summaries)
-                if s.is_program and module_name in self._modules_run_by(s.module_name)
-            ]
-            known = frozenset.intersection(*(self._entry_effects(i) for i in runs_it)) if runs_it else frozenset()
-            self._program_effects[module_name] = known
+            if self._program_reach is None:
+                self._program_reach = [
+                    (index, self._modules_run_by(s.module_name))
+                    for index, s in enumerate(self.summaries) if s.is_program
+                ]
+            common: frozenset[str] | None = None
+            for index, reach in self._program_reach:
+                if module_name in reach:
+                    entry = self._entry_effects(index)
+                    common = entry if common is None else common & entry
+                    if not common:
+                        break
+            known = self._program_effects[module_name] = common or frozenset()
         return known
 
     def _entry_effects(self, index: int) -> frozenset[str]:
