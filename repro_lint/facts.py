@@ -428,7 +428,9 @@ class _FactsBuilder:
         self.statements.pop()
 
     def visit_If(self, node: cst.If) -> None:
-        if self.scope.kind == "module" and self.facts.main_block is None and _is_main_guard(node):
+        # Only a top-level `if __name__ == "__main__":` is the program's entry block.
+        top_level = self.statements == [node]
+        if top_level and self.facts.main_block is None and _is_main_guard(node):
             self.facts.main_block = node
 
     # scopes and bindings -----------------------------------------------

@@ -134,3 +134,10 @@ def test_expression_for_reuses_aliases() -> None:
     assert facts.expression_for("numpy.random.seed") == "np.random.seed"
     assert facts.expression_for("torch.utils.data.DataLoader") == "data.DataLoader"
     assert facts.expression_for("random.seed") is None
+
+
+def test_only_a_top_level_main_guard_is_the_entry_block() -> None:
+    nested = facts_for("import torch\nwith torch.no_grad():\n    if __name__ == '__main__':\n        f()\n")
+    assert nested.main_block is None
+    top = facts_for("import torch\nif __name__ == '__main__':\n    f()\n")
+    assert top.main_block is top.module.body[1]
