@@ -155,23 +155,13 @@ class FileFacts:
         return ".".join([base, *reversed(parts)])
 
     def resolve_name(self, name: str, scope: Scope) -> str | None:
-        current: Scope | None = scope
-        first = True
-        while current is not None:
-            if name in current.globals:
-                current = self.module_scope
-            # Class bodies are not enclosing scopes for the functions inside them.
-            if current.kind == "class" and not first:
-                current = current.parent
-                continue
-            first = False
-            if current.binds(name):
-                if name in current.locals:
-                    return None
-                targets = current.imports[name]
-                return next(iter(targets)) if len(targets) == 1 else None
-            current = current.parent
-        return f"builtins.{name}" if name in _BUILTINS else None
+        found = self.binding_scope(name, scope)
+        if found is None:
+            return f"builtins.{name}" if name in _BUILTINS else None
+        if name in found.locals:
+            return None
+        targets = found.imports[name]
+        return next(iter(targets)) if len(targets) == 1 else None
 
     def binding_scope(self, name: str, scope: Scope) -> Scope | None:
         """The scope whose binding of `name` a use in `scope` sees; None when nothing binds it."""
