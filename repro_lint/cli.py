@@ -20,24 +20,24 @@ COMMANDS = ("check", "rules", "rule", "verify")
 
 
 class UsageError(Exception):
-    pass
+    """Bad command-line input: reported as one line, exit 2."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
 def _check_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="repro-lint", description="Find and fix nondeterminism in PyTorch code.")
+    parser = Parser(prog="repro-lint", description="Find and fix nondeterminism in PyTorch code.")
     parser.add_argument("--version", action="version", version=f"repro-lint {__version__}")
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders to lint (default: .)")
     parser.add_argument("--fix", action="store_true", help="apply safe fixes and write the files")
     parser.add_argument("--unsafe-fixes", action="store_true", default=None, help="also apply unsafe fixes")
     parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
-    parser.add_argument("--select", type=_codes, help="only these codes or prefixes (RPL2, RPL201)")
-    parser.add_argument("--extend-select", type=_codes, help="add codes or prefixes to the selection")
-    parser.add_argument("--ignore", type=_codes, help="skip these codes or prefixes")
+    parser.add_argument("--select", type=comma_list, help="only these codes or prefixes (RPL2, RPL201)")
+    parser.add_argument("--extend-select", type=comma_list, help="add codes or prefixes to the selection")
+    parser.add_argument("--ignore", type=comma_list, help="skip these codes or prefixes")
     parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
     parser.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets")
     parser.add_argument("--config", type=Path, metavar="FILE", help="a pyproject.toml to read settings from")
@@ -65,7 +65,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _codes(text: str) -> list[str]:
+def comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
@@ -84,16 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = args[1:]
         return _check_command(args)
     except UsageError as error:
-        _error(str(error))
+        print_error(str(error))
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _error("interrupted")
+        print_error("interrupted")
         return 130
     except BrokenPipeError:
         return EXIT_ERROR
 
 
-def _error(message: str) -> None:
+def print_error(message: str) -> None:
     print(f"repro-lint: error: {message}", file=sys.stderr)
 
 
@@ -122,7 +122,7 @@ def _check_command(argv: list[str]) -> int:
     try:
         settings = load_settings(paths[0], (r.code for r in rules), overrides, args.config)
     except ConfigError as error:
-        _error(str(error))
+        print_error(str(error))
         return EXIT_ERROR
     if args.show_settings:
         print(settings.describe())
@@ -132,7 +132,7 @@ def _check_command(argv: list[str]) -> int:
         try:
             stdin_source = _read_stdin(stdin_path)
         except SourceError as error:
-            _error(str(error))
+            print_error(str(error))
             return EXIT_ERROR
         excluded = settings.force_exclude and settings.is_excluded(stdin_path)
         files, found_errors = ([] if excluded else [stdin_source]), []
@@ -154,7 +154,7 @@ def _check_command(argv: list[str]) -> int:
     )
     errors = [*found_errors, *(o.error for o in outcomes if o.error)]
     for message in errors:
-        _error(message)
+        print_error(message)
 
     if args.diff:
         return _print_diff(outcomes, bool(errors))
@@ -233,7 +233,7 @@ def _print_diff(outcomes, had_errors: bool) -> int:
 
 
 def _rules_command(argv: list[str]) -> int:
-    parser = _Parser(prog="repro-lint rules", description="List the rules, or the op catalog.")
+    parser = Parser(prog="repro-lint rules", description="List the rules, or the op catalog.")
     parser.add_argument("--ops", action="store_true", help="print the catalog of nondeterministic ops")
     parser.add_argument("--torch-version", metavar="X.Y", help="with --ops: the torch version to show")
     args = parser.parse_args(argv)
@@ -247,7 +247,7 @@ def _rules_command(argv: list[str]) -> int:
                 if args.torch_version else load_catalog().newest_version
             )
         except ConfigError as error:
-            _error(str(error))
+            print_error(str(error))
             return EXIT_ERROR
         sys.stdout.write(format_ops_table(version))
         return EXIT_CLEAN
@@ -262,7 +262,7 @@ def _rules_command(argv: list[str]) -> int:
 
 
 def _rule_command(argv: list[str]) -> int:
-    parser = _Parser(prog="repro-lint rule", description="Show one rule's documentation.")
+    parser = Parser(prog="repro-lint rule", description="Show one rule's documentation.")
     parser.add_argument("code")
     args = parser.parse_args(argv)
     from repro_lint.rules import all_rules
@@ -272,5 +272,5 @@ def _rule_command(argv: list[str]) -> int:
             fix = rule.fix_applicability or "none"
             print(f"{rule.code} ({rule.name}): {rule.summary}\nFix: {fix}\n\n{rule.documentation()}")
             return EXIT_CLEAN
-    _error(f"unknown rule {args.code!r}; `repro-lint rules` lists them")
+    print_error(f"unknown rule {args.code!r}; `repro-lint rules` lists them")
     return EXIT_ERROR

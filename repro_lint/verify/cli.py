@@ -17,17 +17,13 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-EXIT_CLEAN = 0
+from repro_lint.cli import EXIT_CLEAN, EXIT_ERROR, Parser, UsageError, comma_list
+
 EXIT_OBSERVED = 1
-EXIT_ERROR = 2
 DEFAULT_RUNS = 5
 DEFAULT_PROBE_TIMEOUT = 120.0
 DEFAULT_RUN_TIMEOUT = 600.0
 DEFAULT_MAX_OPS = 100_000
-
-
-class UsageError(Exception):
-    pass
 
 
 class Terminated(BaseException):
@@ -38,13 +34,8 @@ def _raise_terminated(signum, frame) -> NoReturn:
     raise Terminated
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="repro-lint verify",
         description="Run flagged ops (or, with --run, your script) and report observed nondeterminism.",
     )
@@ -54,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=_positive_int, default=DEFAULT_RUNS, help="probe runs per mode (default 5)")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32", "float64"),
                         help="probe dtype (default: the call's literal dtype, else float32)")
-    parser.add_argument("--device", type=_names, metavar="NAMES",
+    parser.add_argument("--device", type=comma_list, metavar="NAMES",
                         help="only these devices, e.g. cpu or cpu,cuda (default: every available one)")
     parser.add_argument("--threads", type=_positive_int, help="CPU threads, pinned (default: torch's default)")
     parser.add_argument("--timeout", type=_positive_float,
@@ -84,10 +75,6 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
     return value
-
-
-def _names(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def main(argv: Sequence[str]) -> int:
