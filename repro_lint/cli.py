@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return verify_main(args[1:])
         if args and args[0] == "check":
             args = args[1:]
+        elif args and not args[0].startswith("-") and not Path(args[0]).exists():
+            _reject_misspelt_command(args[0])
         return _check_command(args)
     except UsageError as error:
         print_error(str(error))
@@ -91,6 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_ERROR
+
+
+def _reject_misspelt_command(word: str) -> None:
+    """`repro-lint chek` means a command, not a missing file."""
+    import difflib
+
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    if close:
+        raise UsageError(f"unknown command {word!r} (did you mean {close[0]!r}?); `repro-lint --help` lists them")
 
 
 def print_error(message: str) -> None:
@@ -160,7 +171,13 @@ def _check_command(argv: list[str]) -> int:
         return _print_diff(outcomes, bool(errors))
 
     findings = sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key)
-    context = ReportContext(rules=rules, unsafe_fixes=settings.unsafe_fixes, statistics=args.statistics)
+    if not files and not errors:
+        # As ruff does: a warning, not an error; the exit code says whether findings remain.
+        where = "the settings exclude it" if stdin_path is not None else "under " + ", ".join(map(str, paths))
+        print(f"repro-lint: warning: no Python files to check ({where})", file=sys.stderr)
+    checked = sum(1 for o in outcomes if not o.error)
+    context = ReportContext(rules=rules, unsafe_fixes=settings.unsafe_fixes, statistics=args.statistics,
+                            checked=checked, failed=len(errors))
     report = reporter(args.format)(findings, context)
     if fixes_to_stdout:
         # An editor replaces its buffer with stdout: the fixed source goes there, the report to stderr.

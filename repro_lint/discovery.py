@@ -34,7 +34,7 @@ def discover(paths: list[Path], settings: Settings) -> Discovery:
         if not path.exists() and not path.is_symlink():
             errors.append(f"{path}: no such file or directory")
         elif path.is_dir():
-            for found in _walk(path, settings, ignore):
+            for found in _walk(path, settings, ignore, errors):
                 add(found)
         elif settings.force_exclude and (settings.is_excluded(path) or ignore.ignored(path)):
             continue
@@ -43,10 +43,14 @@ def discover(paths: list[Path], settings: Settings) -> Discovery:
     return Discovery(files, errors)
 
 
-def _walk(root: Path, settings: Settings, ignore: GitIgnore) -> list[Path]:
+def _walk(root: Path, settings: Settings, ignore: GitIgnore, errors: list[str]) -> list[Path]:
     found: list[Path] = []
+
+    def unreadable(error: OSError) -> None:
+        errors.append(f"{error.filename}: cannot read folder ({error.strerror or error})")
+
     # followlinks=False: a symlinked folder is not entered, so loops cannot happen.
-    for folder, dirnames, filenames in os.walk(root, followlinks=False, onerror=lambda _: None):
+    for folder, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
         base = Path(folder)
         kept = []
         for name in sorted(dirnames):
@@ -66,7 +70,10 @@ def _walk(root: Path, settings: Settings, ignore: GitIgnore) -> list[Path]:
 
 
 def _is_virtualenv(path: Path) -> bool:
-    return (path / "pyvenv.cfg").is_file()
+    try:
+        return (path / "pyvenv.cfg").is_file()
+    except OSError:  # an unreadable folder: os.walk reports it
+        return False
 
 
 class GitIgnore:

@@ -20,6 +20,7 @@ from repro_lint.config import Settings
 from repro_lint.document import locate_findings
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import apply_fixes
+from repro_lint.parse_limits import too_complex
 from repro_lint.positions import node_positions
 from repro_lint.project import FileSummary, ProjectFacts, module_name_for, summarize
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
@@ -119,6 +120,10 @@ class Engine:
 
     def parse(self, source: SourceFile, display: str) -> ParsedFile | Finding:
         module_name, is_package = module_name_for(source.path)
+        beyond = too_complex(source.text)
+        if beyond is not None:
+            return Finding(SYNTAX_ERROR, "syntax-error", beyond.message, display,
+                           beyond.line, beyond.column, beyond.line, beyond.column, "error")
         try:
             module = cst.parse_module(source.data)
         except cst.ParserSyntaxError as error:

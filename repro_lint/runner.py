@@ -32,8 +32,22 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from repro_lint.cache import Cache, CachedFile, content_digest
 from repro_lint.document import read_document, write_document
-from repro_lint.engine import SAFE, Engine, FileOutcome, Finding, display_path, internal_error
-from repro_lint.project import FileSummary, ProjectFacts, Query, module_name_for, summarize
+from repro_lint.engine import (
+    SAFE,
+    Engine,
+    FileOutcome,
+    Finding,
+    display_path,
+    internal_error,
+)
+from repro_lint.lifetime import die_with_parent
+from repro_lint.project import (
+    FileSummary,
+    ProjectFacts,
+    Query,
+    module_name_for,
+    summarize,
+)
 from repro_lint.source import SourceError, SourceFile
 
 
@@ -245,15 +259,19 @@ def _parallel(
         _worker_context = ()
 
 
-def _leave_interrupts_to_parent() -> None:
-    """Ctrl-C reaches the whole process group: the parent stops the run, workers finish their file quietly."""
+def _start_worker() -> None:
+    """Ctrl-C reaches the whole process group: the parent stops the run, workers finish their file quietly.
+
+    A parent that is killed outright takes its workers with it.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
 
 
 def _run_pool(work: Callable, items: Sequence, order: list[int], workers: int, results: list[Any]) -> list[int]:
     """Fill `results`; return the indices whose work did not come back (a worker died)."""
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_leave_interrupts_to_parent
+        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker
     )
     try:
         futures: list[tuple[int, Future]] = [(i, pool.submit(work, items[i])) for i in order]

@@ -7,18 +7,21 @@ and reported), 130 interrupted.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, is_alive, wait_until
 from repro_lint import cli
 from repro_lint.config import load_settings
 from repro_lint.engine import Engine
+from repro_lint.parse_limits import MAX_DEPTH, too_complex
 from repro_lint.project import FileSummary, ProjectFacts
 from repro_lint.rules import all_rules
 from repro_lint.runner import run_files
@@ -81,6 +84,59 @@ def test_unreadable_file(project: Path, monkeypatch: pytest.MonkeyPatch, capsys:
     assert_good_still_linted(out)
 
 
+def as_unprivileged_user(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Root reads every folder: drop to `nobody`, so that permissions count."""
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="needs setpriv to drop root")
+def test_unreadable_folder_is_one_line_and_the_rest_is_linted() -> None:
+    root = Path(tempfile.mkdtemp(prefix="repro-lint-perm-"))  # pytest's tmp_path is closed to other users
+    try:
+        root.chmod(0o755)
+        (root / "good.py").write_text(FIXABLE)
+        (root / "locked").mkdir()
+        (root / "locked" / "hidden.py").write_text(FIXABLE)
+        (root / "locked").chmod(0)
+        result = as_unprivileged_user([str(BIN / "repro-lint"), "check", "--no-cache", "."], root)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == ["repro-lint: error: ./locked: cannot read folder (Permission denied)"]
+        assert_good_still_linted(result.stdout)
+        assert "All checks passed." not in result.stdout
+    finally:
+        (root / "locked").chmod(0o755)
+        shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("args, setup, expected_code, expected_stderr", [
+    (["missing.py"], None, 2, "repro-lint: error: missing.py: no such file or directory"),
+    (["chek", "."], None, 2, "repro-lint: error: unknown command 'chek' (did you mean 'check'?); "
+                              "`repro-lint --help` lists them"),
+    (["latin.py"], b"x = '\xe9'\n", 2, "repro-lint: error: latin.py: cannot decode as utf-8 at byte 5; "
+                                        "add a coding cookie (PEP 263)"),
+    (["empty"], None, 0, "repro-lint: warning: no Python files to check (under empty)"),
+])
+def test_all_checks_passed_only_when_files_were_checked(cli, tmp_path: Path, args, setup, expected_code,
+                                                        expected_stderr) -> None:
+    (tmp_path / "empty").mkdir()
+    if setup is not None:
+        (tmp_path / "latin.py").write_bytes(setup)
+    result = cli(*args, "--no-cache", cwd=tmp_path)
+    assert (result.returncode, result.stderr.strip()) == (expected_code, expected_stderr)
+    assert result.stdout == ""
+
+
+def test_errors_beside_clean_files_are_not_called_a_pass(cli, project: Path) -> None:
+    (project / "good.py").write_text("import torch\n")
+    (project / "latin.py").write_bytes(b"x = '\xe9'\n")
+    result = cli("check", "--no-cache", ".", cwd=project)
+    assert result.returncode == 2
+    assert result.stdout == "No findings in the 1 file checked; 1 could not be checked (see above).\n"
+
+
 def test_binary_file_named_py(cli, project: Path) -> None:
     (project / "blob.py").write_bytes(b"\x7fELF\x02\x01\x00\x00binary")
     code, errors, out = check(cli, project, ".")
@@ -135,16 +191,23 @@ def test_five_megabyte_generated_file(cli, project: Path) -> None:
     "x = " + "(" * 3000 + "1" + ")" * 3000 + "\n",
     "x = " + "1 + " * 5000 + "1\n",
     "x = " + "[" * 1000 + "]" * 1000 + "\n",
+    "x = " + "1 + " * 1000 + "1\n",
+    "x = a" + ".b()" * 1000 + "\n",
 ])
 def test_nesting_deeper_than_the_parser_or_traversal_can_go(cli, project: Path, source: str) -> None:
     (project / "deep.py").write_text("import torch\n" + source)
     code, errors, out = check(cli, project, ".")
     deep = [line for line in out.splitlines() if line.startswith("deep.py")]
-    deep_errors = [e for e in errors if "deep.py" in e]
-    assert len(deep) + len(deep_errors) <= 1
-    assert all("RPL001" in line for line in deep)
-    assert code in (1, 2) and len(errors) == len(deep_errors)
+    assert (code, errors) == (1, [])
+    assert len(deep) == 1 and "RPL001" in deep[0], deep
+    assert any(reason in deep[0] for reason in ("not checked: nesting", "too many nested parentheses")), deep
     assert_good_still_linted(out)
+
+
+def test_nesting_within_the_limit_is_linted() -> None:
+    assert too_complex("x = " + "-" * (MAX_DEPTH - 10) + "1\n") is None
+    assert too_complex("x = " + "-" * (MAX_DEPTH + 10) + "1\n") is not None
+    assert too_complex("def f(\n") is None  # an ordinary syntax error is libcst's to report
 
 
 def lint_in_process(root: Path, files: list[Path], **kwargs) -> list:
@@ -230,3 +293,37 @@ def test_interrupted_fix_leaves_no_partial_file(tmp_path: Path) -> None:
 
 if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip("POSIX signals and symlinks")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
+    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
+    for i in range(200):
+        (tmp_path / f"m{i:03}.py").write_text(FIXABLE + padding)
+    process = subprocess.Popen(
+        [str(BIN / "repro-lint"), "check", "--no-cache", "-j", "2", "."],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: len(children_of(process.pid)) == 2), "the run never started its workers"
+        workers = children_of(process.pid)
+        process.kill()
+        process.wait()
+        assert wait_until(lambda: not any(is_alive(pid) for pid in workers)), "workers outlived their parent"
+    finally:
+        process.kill()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -557,10 +556,7 @@ def test_probes_run_on_cpu():
     assert skipped == ["nccl_nvls"], skipped  # the only probe that needs more than a CPU
     for entry in CATALOG.ops:
         if _cpu_runnable(entry):
-            start = time.perf_counter()
             _run_probe(torch, entry)
-            # probes are meant to take milliseconds; this only catches a runaway size
-            assert time.perf_counter() - start < 5, entry.id
     for value in ("linear", "bilinear", "bicubic", "trilinear"):
         _run_probe(torch, op("interpolate_backward"), mode=value)
     for value in ("sum", "mean"):

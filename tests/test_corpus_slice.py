@@ -1,4 +1,4 @@
-"""The CI-sized sweep (issue 8): all of torch's sources checked, a slice of them fixed.
+"""The CI-sized sweep (issue 8): a third of torch's sources checked, a twelfth of them fixed.
 
 `benchmarks/corpus_sweep.py` runs the full sweep over torch, numpy, libcst and
 the standard library; this test runs the same checks where CI can afford them.
@@ -23,10 +23,10 @@ pytestmark = [
 ]
 
 
-def test_every_torch_source_is_checked_without_internal_error(tmp_path: Path) -> None:
-    files = corpus_sweep.copy_sources(torch_root, tmp_path, every=1)
+def test_a_third_of_torch_is_checked_without_internal_error(tmp_path: Path) -> None:
+    files = corpus_sweep.copy_sources(torch_root, tmp_path, every=3)
     (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
-    assert files > 2000
+    assert files > 700
     findings, errors, _ = corpus_sweep.lint(tmp_path, 2)
     assert errors == []
     assert findings, "torch's own sources have findings"
@@ -34,7 +34,7 @@ def test_every_torch_source_is_checked_without_internal_error(tmp_path: Path) ->
 
 
 def test_fixing_a_slice_of_torch_keeps_every_file_valid_and_is_idempotent(tmp_path: Path) -> None:
-    result = corpus_sweep.sweep("torch", torch_root, every=6, jobs=2, work=tmp_path)
+    result = corpus_sweep.sweep("torch", torch_root, every=12, jobs=2, work=tmp_path)
     assert result.internal_errors == []
     assert result.problems == []
     assert result.files_fixed > 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import BIN, is_alive, wait_until
 from repro_lint.cli import main as repro_lint_main
 from repro_lint.verify import probes
 from repro_lint.verify.findings import call_literals
@@ -123,16 +124,28 @@ def test_run_timeout_kills_the_whole_process_group(tmp_path, monkeypatch, capsys
 
     assert code == 2
     assert "run 1 timed out after 3 s" in out
-    assert not is_running(int(pid_file.read_text()))
+    assert not is_alive(int(pid_file.read_text()))
 
 
-def is_running(pid: int) -> bool:
-    """Alive and not a zombie: a killed orphan may wait a while for a reaper."""
+@needs_torch
+def test_a_killed_verifier_takes_its_children_and_their_children_with_it(tmp_path):
+    pid_file = tmp_path / "helper.pid"
+    write(tmp_path, "hang.py", f"""\
+        import os, subprocess, time
+        helper = subprocess.Popen(["sleep", "600"])
+        open({str(pid_file)!r}, "w").write(f"{{os.getpid()}} {{helper.pid}}")
+        time.sleep(600)
+    """)
+    verifier = subprocess.Popen([str(BIN / "repro-lint"), "verify", "--run", "hang.py", "--runs", "1"],
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        assert wait_until(lambda: pid_file.exists() and " " in pid_file.read_text()), "the script never started"
+        child, helper = map(int, pid_file.read_text().split())
+        verifier.kill()
+        verifier.wait()
+        assert wait_until(lambda: not is_alive(child) and not is_alive(helper)), "the verifier's children live on"
+    finally:
+        verifier.kill()
 
 
 # -- mode 1: probes --------------------------------------------------------------
@@ -169,15 +182,17 @@ def test_probes_for_findings_and_ops(tmp_path, monkeypatch, capsys):
 
 @needs_torch
 def test_a_hanging_probe_times_out_and_the_run_goes_on():
-    hang = probes.ProbeTarget("hangs", "sleeps", "import time\ntime.sleep(300)\nout = torch.zeros(1)\n", "float32")
+    hang = probes.ProbeTarget("hangs", "sleeps", "import threading\nthreading.Event().wait()\nout = torch.zeros(1)\n",
+                              "float32")
     fine = probes.ProbeTarget("adds", "adds", "out = R(8) + R(8)\n", "float64")
     cpu = [{"device": "cpu", "name": "test"}]
-    settings = probes.ProbeSettings(runs=3, threads=1, timeout=3)  # counted once torch is imported
+    # The timeout counts once torch is loaded, and is far above what the trivial probe needs on a loaded machine.
+    settings = probes.ProbeSettings(runs=3, threads=1, timeout=30)
 
     results = probes.run_probes([probes.Site(hang), probes.Site(fine)], cpu, settings)
 
     assert [r["op"] for r in results] == ["hangs", "adds"]
-    assert results[0]["default"]["verdict"] == "timed out after 3 s"
+    assert results[0]["default"]["verdict"] == "timed out after 30 s"
     assert results[1]["default"]["verdict"] == "deterministic (3/3 identical)"
     assert results[1]["deterministic"]["verdict"] == "deterministic under deterministic mode"
     assert "hangs" in probes.render_text({"torch": "x", "cuda": None, "cudnn": None}, settings, results)

@@ -18,6 +18,8 @@ class ReportContext:
     rules: Sequence[type[Rule]]
     unsafe_fixes: bool
     statistics: bool = False
+    checked: int = 0  # files linted to the end
+    failed: int = 0  # files and paths that could not be linted
 
 
 Reporter = Callable[["Sequence[Finding]", ReportContext], str]

@@ -20,8 +20,10 @@ def render(findings: Sequence[Finding], context: ReportContext) -> str:
     if context.statistics and findings:
         lines.append("")
         lines.extend(statistics(findings, context))
-    lines.append(summary(findings, context.unsafe_fixes))
-    return "\n".join(lines) + "\n"
+    closing = summary(findings, context)
+    if closing:
+        lines.append(closing)
+    return "".join(line + "\n" for line in lines)
 
 
 def statistics(findings: Sequence[Finding], context: ReportContext) -> list[str]:
@@ -35,9 +37,16 @@ def statistics(findings: Sequence[Finding], context: ReportContext) -> list[str]
     ]
 
 
-def summary(findings: Sequence[Finding], unsafe_fixes: bool) -> str:
+def summary(findings: Sequence[Finding], context: ReportContext) -> str:
+    """The closing line; empty when nothing was checked (the command line says so on stderr)."""
+    unsafe_fixes = context.unsafe_fixes
     if not findings:
-        return "All checks passed."
+        if context.failed:
+            if not context.checked:
+                return ""
+            checked = f"{context.checked} file{'s' if context.checked != 1 else ''}"
+            return f"No findings in the {checked} checked; {context.failed} could not be checked (see above)."
+        return "All checks passed." if context.checked else ""
     noun = "finding" if len(findings) == 1 else "findings"
     safe = sum(1 for f in findings if f.fix and f.fix.applicability == "safe")
     unsafe = sum(1 for f in findings if f.fix and f.fix.applicability == "unsafe")

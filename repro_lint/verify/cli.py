@@ -115,7 +115,12 @@ def _run_mode(args: argparse.Namespace, script_args: list[str]) -> int:
     if not args.run.is_file():
         raise UsageError(f"{args.run}: no such file")
     from repro_lint.verify.findings import LintError, lint
-    from repro_lint.verify.trace import RunSettings, render_json, render_text, verify_run
+    from repro_lint.verify.trace import (
+        RunSettings,
+        render_json,
+        render_text,
+        verify_run,
+    )
 
     try:
         findings = lint([args.run])

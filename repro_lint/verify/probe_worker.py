@@ -4,7 +4,7 @@ Usage:
     python -m repro_lint.verify.probe_worker READY describe RESULT.json
     python -m repro_lint.verify.probe_worker READY probe SPEC.json RESULT.json
 
-READY is created once torch is imported: the parent's timeout starts then.
+READY is created once torch is imported and loaded: the parent's timeout starts then.
 
 A probe is a few lines from the catalog that assign `out`. Its namespace holds
 `torch`, `F`, `nn`, `device`, `dtype`, `g` (a CPU generator seeded before each
@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils._pytree import tree_flatten
+
+from repro_lint.lifetime import end_group_with_parent
 
 
 def describe() -> dict[str, object]:
@@ -156,8 +158,17 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}".rstrip(": ")
 
 
+def _load_deterministic_mode() -> None:
+    """The first `use_deterministic_algorithms` call loads more of torch (seconds): before the timeout starts."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(enabled)
+
+
 def main(argv: list[str]) -> int:
     ready, command, *paths = argv
+    end_group_with_parent()
+    _load_deterministic_mode()
     Path(ready).touch()
     if command == "describe":
         Path(paths[0]).write_text(json.dumps(describe()))

@@ -2,7 +2,8 @@
 
 Every child runs in a new session so that a timeout or a Ctrl-C can kill the
 child together with whatever it started (DataLoader workers, compilers): killing
-the one pid would leave its children running.
+the one pid would leave its children running. A child ends its group itself when
+this process dies without the chance to (`repro_lint.lifetime.end_group_with_parent`).
 
 The timeout counts from the moment the child says it is ready (it creates the
 `ready` file once torch is imported), not from its start: importing torch and
@@ -21,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
+
+from repro_lint.lifetime import PARENT_PID_VARIABLE
 
 OUTPUT_TAIL_LINES = 40
 STARTUP_LIMIT = 300.0
@@ -79,7 +82,7 @@ def run_child(
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
+            env={**(os.environ if env is None else env), PARENT_PID_VARIABLE: str(os.getpid())},
             cwd=cwd,
             start_new_session=True,
         )

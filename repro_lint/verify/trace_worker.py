@@ -24,6 +24,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from repro_lint.lifetime import end_group_with_parent
+
 # Ops whose output is uninitialized memory: its bits differ between runs of a
 # deterministic program, so hashing them would report a false divergence.
 UNINITIALIZED_OUTPUT_OPS = frozenset({
@@ -197,6 +199,7 @@ def environment(threads: int) -> dict[str, object]:
 
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
+    end_group_with_parent()
     Path(spec["ready"]).touch()
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
