@@ -90,7 +90,7 @@ def run_fingerprint(settings: Settings, rule_codes: Iterable[str], engine_option
         f"root {settings.project_root}",
         f"select {settings.select} {settings.extend_select} ignore {settings.ignore}",
         f"per-file-ignores {settings.per_file_ignores}",
-        f"torch {settings.torch_version} unsafe-fixes {settings.unsafe_fixes}",
+        f"torch {settings.torch_version} unsafe-fixes {settings.unsafe_fixes} strict {settings.strict}",
         f"seed {settings.seed} seed-functions {settings.seed_functions}",
     ]
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()

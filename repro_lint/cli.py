@@ -34,6 +34,8 @@ def _check_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders to lint (default: .)")
     parser.add_argument("--fix", action="store_true", help="apply safe fixes and write the files")
     parser.add_argument("--unsafe-fixes", action="store_true", default=None, help="also apply unsafe fixes")
+    parser.add_argument("--strict", action="store_true", default=None,
+                        help="also report robustness advice: what could make runs differ, not only what does")
     parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
     parser.add_argument("--select", type=comma_list, help="only these codes or prefixes (RPL2, RPL201)")
     parser.add_argument("--extend-select", type=comma_list, help="add codes or prefixes to the selection")
@@ -128,6 +130,7 @@ def _check_command(argv: list[str]) -> int:
         exclude=args.exclude,
         torch_version=args.torch_version,
         unsafe_fixes=args.unsafe_fixes,
+        strict=args.strict,
         force_exclude=args.force_exclude,
     )
     try:

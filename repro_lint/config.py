@@ -49,6 +49,7 @@ class Settings:
     torch_version: tuple[int, int] = (0, 0)
     torch_version_source: str = ""
     unsafe_fixes: bool = False
+    strict: bool = False  # also the robustness advice, not only what makes runs differ today
     seed: int = 0
     seed_functions: tuple[str, ...] = ()
     force_exclude: bool = False
@@ -94,6 +95,8 @@ class Settings:
             ("exclude", ", ".join(self.exclude)),
             ("extend-exclude", ", ".join(self.extend_exclude)),
             ("unsafe-fixes", str(self.unsafe_fixes).lower()),
+            ("strict", "true (robustness advice too)" if self.strict
+             else "false (only what makes runs differ or raise)"),
             ("seed", str(self.seed)),
             ("seed-functions", ", ".join(self.seed_functions)),
         ]
@@ -161,12 +164,13 @@ class Overrides:
     exclude: list[str] = field(default_factory=list)
     torch_version: str | None = None
     unsafe_fixes: bool | None = None
+    strict: bool | None = None
     force_exclude: bool = False
 
 
 _KEYS = {
     "select", "ignore", "extend-select", "per-file-ignores", "exclude", "extend-exclude",
-    "torch-version", "unsafe-fixes", "seed", "seed-functions",
+    "torch-version", "unsafe-fixes", "strict", "seed", "seed-functions",
 }
 
 
@@ -211,10 +215,11 @@ def load_settings(
         changes["per_file_ignores"] = tuple(
             (pattern, _selectors(v, f"{where} per-file-ignores.{pattern}", codes)) for pattern, v in value.items()
         )
-    if "unsafe-fixes" in table:
-        if not isinstance(table["unsafe-fixes"], bool):
-            raise ConfigError(f"{where} unsafe-fixes must be true or false")
-        changes["unsafe_fixes"] = table["unsafe-fixes"]
+    for key in ("unsafe-fixes", "strict"):
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"{where} {key} must be true or false")
+            changes[key.replace("-", "_")] = table[key]
     if "seed" in table:
         seed = table["seed"]
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -232,6 +237,8 @@ def load_settings(
         changes["extend_exclude"] = (*changes.get("extend_exclude", ()), *overrides.exclude)
     if overrides.unsafe_fixes is not None:
         changes["unsafe_fixes"] = overrides.unsafe_fixes
+    if overrides.strict is not None:
+        changes["strict"] = overrides.strict
     changes["force_exclude"] = overrides.force_exclude
 
     version, source = _target_torch_version(overrides.torch_version, table.get("torch-version"), where, root)

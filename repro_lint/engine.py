@@ -189,6 +189,7 @@ class Engine:
             torch_version=self.settings.torch_version,
             seed=self.settings.seed,
             seed_functions=self.settings.seed_functions,
+            strict=self.settings.strict,
         )
         found = []
         for rule in self.rules:

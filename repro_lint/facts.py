@@ -22,6 +22,13 @@ _DEEP_TREE_FRAMES = 20_000
 
 Statement = cst.BaseStatement | cst.BaseSmallStatement
 
+GRAD_DISABLING = frozenset({
+    "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.inference_mode",
+    "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode",
+})
+GRAD_SETTERS = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
+                          "torch.autograd.grad_mode.set_grad_enabled"})
+
 
 @dataclass(eq=False)
 class Scope:
@@ -56,6 +63,10 @@ class CallSite:
     order: int
     qualname: str | None
     method: str | None  # attribute name when the callee is `<expr>.name`
+    # The `with` items and decorators around the call, innermost last, each with the scope it
+    # is evaluated in; only those that are in force when the call runs (not a `with` around
+    # the `def` of the function that holds the call).
+    contexts: tuple[tuple[cst.BaseExpression, Scope], ...] = ()
 
     def keyword(self, name: str) -> cst.Arg | None:
         return keyword_arg(self.node, name)
@@ -79,6 +90,16 @@ class AssignSite:
     statement: Statement
     order: int
     target_qualname: str | None
+
+
+@dataclass(eq=False)
+class LoopSite:
+    """A `for` loop: what it iterates over and the names its target binds."""
+
+    node: cst.For
+    scope: Scope
+    order: int
+    names: frozenset[str]
 
 
 @dataclass(eq=False)
@@ -114,6 +135,7 @@ class FileFacts:
         self.is_package = is_package
         self.calls: list[CallSite] = []
         self.assignments: list[AssignSite] = []
+        self.loops: list[LoopSite] = []
         self.functions: list[FunctionSite] = []
         self.classes: list[ClassSite] = []
         self.imports: list[ImportSite] = []
@@ -199,6 +221,20 @@ class FileFacts:
             if alias is not None:
                 return ".".join([alias, *parts[cut:]])
         return None
+
+    def grad_disabled(self, call: CallSite) -> bool:
+        """True when autograd is off where `call` runs: under `torch.no_grad()`, `torch.inference_mode()`
+        or `torch.set_grad_enabled(False)`, as a `with` block or a decorator of the enclosing function."""
+        for expr, scope in call.contexts:
+            called = expr.func if isinstance(expr, cst.Call) else expr
+            name = self.qualname(called, scope)
+            if name in GRAD_DISABLING:
+                return True
+            if name in GRAD_SETTERS and isinstance(expr, cst.Call):
+                enabled = argument(expr, 0, "mode")
+                if enabled is not None and literal_bool(enabled.value) is False:
+                    return True
+        return False
 
     @property
     def is_program(self) -> bool:
@@ -312,6 +348,19 @@ def _contains_call(expr: cst.CSTNode) -> bool:
     return False
 
 
+def _target_names(target: cst.BaseExpression) -> Iterator[str]:
+    """The plain names an assignment target binds: `x`, `(x, (y, z))`, `[a, *b]`."""
+    pending = [target]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Name):
+            yield node.value
+        elif isinstance(node, (cst.Tuple, cst.List)):
+            pending.extend(element.value for element in node.elements)
+        elif isinstance(node, cst.StarredElement):
+            pending.append(node.value)
+
+
 def _is_main_guard(node: cst.If) -> bool:
     test = node.test
     if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
@@ -354,6 +403,7 @@ class _FactsBuilder:
         self.facts = facts
         self.scope = facts.module_scope
         self.statements: list[Statement] = []
+        self.contexts: list[tuple[cst.BaseExpression, Scope]] = []
         self.order = 0
 
     def build(self) -> None:
@@ -417,11 +467,35 @@ class _FactsBuilder:
     def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
         self.statements.pop()
 
-    def visit_If(self, node: cst.If) -> None:
+    def visit_If(self, node: cst.If) -> bool:
         # Only a top-level `if __name__ == "__main__":` is the program's entry block.
         top_level = self.statements == [node]
         if top_level and self.facts.main_block is None and _is_main_guard(node):
             self.facts.main_block = node
+        runs = literal_bool(node.test)
+        if runs is None:
+            return True
+        # `if True:` / `if 0:`: the branch that never runs is not part of the program.
+        if runs:
+            self.walk(node.body)
+        elif node.orelse is not None:
+            self.walk(node.orelse)
+        return False
+
+    def visit_With(self, node: cst.With) -> bool:
+        for item in node.items:
+            self.walk(item)
+        self.contexts.extend((item.item, self.scope) for item in node.items)
+        self.walk(node.body)
+        del self.contexts[len(self.contexts) - len(node.items):]
+        return False
+
+    def _walk_body_later(self, body: cst.CSTNode, decorators: Sequence[cst.Decorator], outer: Scope) -> None:
+        """A function body runs when called: in its decorators' contexts, not in the `with` around the `def`."""
+        enclosing = self.contexts
+        self.contexts = [(d.decorator, outer) for d in decorators]
+        self.walk(body)
+        self.contexts = enclosing
 
     # scopes and bindings -----------------------------------------------
 
@@ -438,11 +512,12 @@ class _FactsBuilder:
             self.walk(decorator)
         for default in _parameter_defaults(node.params):
             self.walk(default)
+        outer = self.scope
         scope = self._push("function", node, node.name.value)
         for param in _parameter_names(node.params):
             scope.bind_local(param)
         self.facts.functions.append(FunctionSite(node, scope, scope.qualname))
-        self.walk(node.body)
+        self._walk_body_later(node.body, node.decorators, outer)
         self._pop()
         return False
 
@@ -452,7 +527,7 @@ class _FactsBuilder:
         scope = self._push("lambda", node)
         for param in _parameter_names(node.params):
             scope.bind_local(param)
-        self.walk(node.body)
+        self._walk_body_later(node.body, (), scope)
         self._pop()
         return False
 
@@ -547,6 +622,7 @@ class _FactsBuilder:
 
     def visit_For(self, node: cst.For) -> None:
         self._bind_target(node.target)
+        self.facts.loops.append(LoopSite(node, self.scope, self._next(), frozenset(_target_names(node.target))))
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         scope = self.scope
@@ -563,7 +639,9 @@ class _FactsBuilder:
 
     def visit_Call(self, node: cst.Call) -> None:
         statement = self.statements[-1] if self.statements else node
-        self.facts.calls.append(CallSite(node, self.scope, statement, self._next(), None, None))
+        self.facts.calls.append(
+            CallSite(node, self.scope, statement, self._next(), None, None, tuple(self.contexts))
+        )
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:

@@ -273,13 +273,8 @@ class ProjectFacts:
         """
         known = self._program_effects.get(module_name)
         if known is None:
-            if self._program_reach is None:
-                self._program_reach = [
-                    (index, self._modules_run_by(s.module_name))
-                    for index, s in enumerate(self.summaries) if s.is_program
-                ]
             common: frozenset[str] | None = None
-            for index, reach in self._program_reach:
+            for index, reach in self._programs():
                 if module_name in reach:
                     entry = self._entry_effects(index)
                     common = entry if common is None else common & entry
@@ -287,6 +282,20 @@ class ProjectFacts:
                         break
             known = self._program_effects[module_name] = common or frozenset()
         return known
+
+    @_recorded
+    def runs_in_a_program(self, module_name: str) -> bool:
+        """Whether a linted program is `module_name` or imports it, directly or through project modules."""
+        return any(module_name in reach for _, reach in self._programs())
+
+    def _programs(self) -> list[tuple[int, frozenset[str]]]:
+        """Each program's index in `summaries`, with the modules it runs."""
+        if self._program_reach is None:
+            self._program_reach = [
+                (index, self._modules_run_by(s.module_name))
+                for index, s in enumerate(self.summaries) if s.is_program
+            ]
+        return self._program_reach
 
     def _entry_effects(self, index: int) -> frozenset[str]:
         known = self._entry.get(index)

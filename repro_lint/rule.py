@@ -72,7 +72,21 @@ class RuleContext:
     torch_version: tuple[int, int]
     seed: int
     seed_functions: tuple[str, ...] = ()
+    strict: bool = False  # report robustness advice too (see `Settings.strict`)
     options: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def runs_in_a_program(self) -> bool:
+        """The file is a program, or a linted program imports it (directly or through project modules)."""
+        return self.facts.is_program or self.project.runs_in_a_program(self.facts.module_name)
+
+
+NO_PROGRAM = "no linted program runs this code"  # why library code gets robustness advice only
+
+
+def strict_note(reason: str | None) -> str:
+    """The message suffix of a finding that only strict mode reports, saying why."""
+    return f" (strict: {reason})" if reason else ""
 
 
 DOC_SECTIONS = ("What it does", "Why it matters", "Example", "Use instead", "Fix safety")

@@ -16,7 +16,7 @@ import libcst as cst
 
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope, argument, keyword_arg
 from repro_lint.fixes import header_end
-from repro_lint.rule import AddImport, Edit, Insert, RuleContext
+from repro_lint.rule import NO_PROGRAM, AddImport, Edit, Insert, RuleContext
 
 DATALOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
 
@@ -50,8 +50,26 @@ RNG_CONSTRUCTORS = frozenset({
     "torch.Generator",
 })
 
+TORCH_SEEDED = "seed:torch"
+
 HELPER_NAME = "seed_worker"
 _MAX_HELPER_SUFFIX = 9
+
+
+def strict_only(ctx: RuleContext) -> str | None:
+    """Why a data-order finding is robustness advice here, or None when runs really differ.
+
+    The loader's order and its workers' base seed come from torch's global RNG. They
+    vary between runs only where a program runs this code and never seeds torch: a
+    program calling just `torch.manual_seed` gets the same order and the same worker
+    streams (torch, `random` and numpy, since torch 1.9) in every run.
+    """
+    facts, project = ctx.facts, ctx.project
+    if not ctx.runs_in_a_program:
+        return NO_PROGRAM
+    if TORCH_SEEDED in project.file_effects(facts) | project.program_effects(facts.module_name):
+        return "the program seeds torch, so its runs repeat today"
+    return None
 
 
 def code_of(node: cst.CSTNode) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import libcst as cst
 
 from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, canonical_name, load_catalog
-from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, Scope, string_value
+from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, LoopSite, Scope, string_value
 from repro_lint.project import ProjectFacts
 
 DETERMINISTIC_MODE = "deterministic-mode"
@@ -39,6 +39,15 @@ _NON_TENSOR_FUNCTIONS = frozenset({
 })
 # How deep "x was assigned from y, which was assigned from a torch call" is followed.
 _MAX_DEPTH = 4
+# Each indexing or method step counts too: `ckpt["model"]["pos_embed"].float()` is five.
+_MAX_GRADIENT_DEPTH = 8
+# Tensor methods whose result needs a gradient exactly when their receiver does.
+_GRADIENT_PRESERVING_METHODS = frozenset({
+    "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "clone", "contiguous",
+    "view", "reshape", "permute", "unsqueeze", "squeeze", "flatten", "transpose",
+})
+_ITERATION_WRAPPERS = frozenset({"builtins.enumerate", "builtins.iter", "tqdm.tqdm", "tqdm.auto.tqdm"})
+_DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +142,8 @@ class OpMatcher:
                 behaviour = entry.behaviour(self.version)
                 if entry.lint != "call" or behaviour is None:
                     continue
+                if entry.phase == "backward" and self.no_gradient_reaches(call, form):
+                    continue
                 match = self._match(call, entry, callee, form)
                 if match.matched:
                     uses.append(OpUse(call, callee, form, match, behaviour))
@@ -212,6 +223,71 @@ class OpMatcher:
         if literal is not UNKNOWN:
             return literal
         return TENSOR if self.is_tensor(expr, call.scope, call.order) else UNKNOWN
+
+    # -- where no gradient flows ---------------------------------------------
+
+    def no_gradient_reaches(self, call: CallSite, form: str) -> bool:
+        """True when the backward of this call can never run.
+
+        Autograd is off around the call, or the op's input provably carries no
+        gradient: a `.detach()`ed value, a tensor loaded with `torch.load` (checkpoint
+        surgery), or a batch drawn from a data loader (`for x, y in train_loader:`), and
+        what indexing, `.to()`, `.float()` and the like make of those. A module (`nn.Upsample`)
+        is judged by where it is built only when autograd is off there. Anything else may
+        carry a gradient, and is reported.
+        """
+        if self.facts.grad_disabled(call):
+            return True
+        if form == "method":
+            assert isinstance(call.node.func, cst.Attribute)
+            data = call.node.func.value
+        elif form == "function" and call.node.args and not call.node.args[0].star:
+            data = call.node.args[0].value
+        else:
+            return False
+        return self._carries_no_gradient(data, call.scope, call.order, 0, call.statement)
+
+    def _carries_no_gradient(
+        self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int, statement: object = None
+    ) -> bool:
+        """`statement`: the one being evaluated, whose own assignment has not happened yet."""
+        if depth > _MAX_GRADIENT_DEPTH:
+            return False
+        if isinstance(expr, cst.Subscript):
+            return self._carries_no_gradient(expr.value, scope, order, depth + 1, statement)
+        if isinstance(expr, cst.Call):
+            if self.facts.qualname(expr.func, scope) == "torch.load":
+                return True
+            if isinstance(expr.func, cst.Attribute):
+                method = expr.func.attr.value
+                if method == "detach":
+                    return True
+                if method in _GRADIENT_PRESERVING_METHODS:
+                    return self._carries_no_gradient(expr.func.value, scope, order, depth + 1, statement)
+            return False
+        if not isinstance(expr, cst.Name):
+            return False
+        binding = self.facts.binding_scope(expr.value, scope)
+        if binding is None:
+            return False
+        key = (id(binding), expr.value)
+        assigned = [site for site in self._assignments.get(key, ())
+                    if (site.order < order or binding is not scope) and site.statement is not statement]
+        looped = [loop for loop in self._loops.get(key, ()) if loop.order < order or binding is not scope]
+        latest = max([*assigned, *looped], key=lambda site: site.order, default=None)
+        if isinstance(latest, LoopSite):
+            return self._iterates_a_loader(latest.node.iter, latest.scope)
+        return (latest is not None and latest.value is not None
+                and self._carries_no_gradient(latest.value, latest.scope, latest.order, depth + 1))
+
+    def _iterates_a_loader(self, expr: cst.BaseExpression, scope: Scope) -> bool:
+        """`loader`, `self.train_loader`, `enumerate(loader)`, `tqdm(loader)`: batches of data."""
+        while isinstance(expr, cst.Call) and expr.args and self.facts.qualname(expr.func, scope) in _ITERATION_WRAPPERS:
+            expr = expr.args[0].value
+        if isinstance(expr, cst.Call):
+            return self.facts.qualname(expr.func, scope) in _DATALOADERS
+        name = expr.attr.value if isinstance(expr, cst.Attribute) else expr.value if isinstance(expr, cst.Name) else ""
+        return name.lower().endswith(("loader", "dataloader"))
 
     # -- what is known to be a tensor --------------------------------------
 
@@ -296,6 +372,14 @@ class OpMatcher:
         for site in self.facts.assignments:
             if isinstance(site.target, cst.Name):
                 index.setdefault((id(site.scope), site.target.value), []).append(site)
+        return index
+
+    @cached_property
+    def _loops(self) -> dict[tuple[int, str], list[LoopSite]]:
+        index: dict[tuple[int, str], list[LoopSite]] = {}
+        for loop in self.facts.loops:
+            for name in loop.names:
+                index.setdefault((id(loop.scope), name), []).append(loop)
         return index
 
     @cached_property

@@ -5,7 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from repro_lint.facts import CallSite
-from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
+from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
     code_of,
@@ -15,6 +15,7 @@ from ._dataloader import (
     loader_argument,
     passes,
     seeded_generator,
+    strict_only,
     with_keywords,
 )
 
@@ -65,11 +66,15 @@ class DataloaderShuffleWithoutGenerator(Rule):
     markers = ("DataLoader",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        reason = strict_only(ctx)
+        if reason and not ctx.strict:
+            return
+        note = strict_note(reason)
         for loader, sampler, position in inline_random_samplers(ctx.facts):
             yield Violation(
                 loader.node,
                 f"DataLoader samples with `{code_of(sampler.func)}` built without `generator`: the data order "
-                "comes from the global torch RNG (a loader's own `generator` does not reach its sampler)",
+                "comes from the global torch RNG (a loader's own `generator` does not reach its sampler)" + note,
                 self._fix(ctx, loader, sampler, position),
             )
         for loader in dataloader_calls(ctx.facts):
@@ -85,7 +90,8 @@ class DataloaderShuffleWithoutGenerator(Rule):
             )
             yield Violation(
                 loader.node,
-                f"DataLoader with {described} lacks `generator`: the data order comes from the global torch RNG",
+                f"DataLoader with {described} lacks `generator`: the data order comes from the global torch RNG"
+                + note,
                 self._fix(ctx, loader, loader.node, _LOADER_GENERATOR_POSITION),
             )
 

@@ -5,7 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from repro_lint.facts import CallSite
-from repro_lint.rule import SAFE, Edit, Fix, Replace, Rule, RuleContext, Violation
+from repro_lint.rule import SAFE, Edit, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
     WorkerSeedHelper,
@@ -15,6 +15,7 @@ from ._dataloader import (
     loader_argument,
     passes,
     seeded_generator,
+    strict_only,
     with_keywords,
     worker_seed_helper,
 )
@@ -85,6 +86,10 @@ class DataloaderWorkerSeeding(Rule):
     markers = ("DataLoader",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        # Before torch 1.9 every worker got the same numpy global state: runs repeat, workers collide.
+        reason = None if ctx.torch_version < (1, 9) else strict_only(ctx)
+        if reason and not ctx.strict:
+            return
         unseeded = list(self._unseeded_loaders(ctx))
         needs_helper = any("worker_init_fn" in missing for _, _, missing in unseeded)
         helper = worker_seed_helper(ctx) if needs_helper else None
@@ -92,7 +97,7 @@ class DataloaderWorkerSeeding(Rule):
             yield Violation(
                 call.node,
                 f"DataLoader with {workers} lacks {' and '.join(f'`{m}`' for m in missing)}: "
-                "the workers' random numbers change from run to run",
+                "the workers' random numbers change from run to run" + strict_note(reason),
                 self._fix(ctx, call, missing, helper),
             )
 

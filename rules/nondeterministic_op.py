@@ -5,7 +5,7 @@ from typing import Iterator
 from repro_lint.catalog import format_version
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import insert_at_program_start
-from repro_lint.rule import UNSAFE, AddImport, Edit, Fix, Rule, RuleContext, Violation
+from repro_lint.rule import NO_PROGRAM, UNSAFE, AddImport, Edit, Fix, Rule, RuleContext, Violation, strict_note
 
 from ._ops import (
     DETERMINISTIC_MODE,
@@ -32,6 +32,13 @@ class NondeterministicOp(Rule):
         nondeterministic on CUDA only; `index_put_(accumulate=True)` and `put_` also are
         on the CPU.
 
+        By default it reports programs and the modules a linted program imports; code that
+        no linted program runs (a library on its own) only in strict mode. An op whose
+        nondeterminism is in its backward is not reported where no gradient can flow:
+        under `torch.no_grad()` or `torch.inference_mode()`, in a function they decorate,
+        or on a value that carries no gradient (`.detach()`, `torch.load`, a batch from a
+        loader).
+
     Why it matters:
         These ops use atomic additions or unordered writes, so two runs of the same seeded
         program give different numbers. The deterministic implementation exists, but torch
@@ -40,18 +47,15 @@ class NondeterministicOp(Rule):
     Example:
         import torch
 
-        def histogram(counts, index, values):
-            counts.index_add_(0, index, values)
-            return counts
+        counts = torch.zeros(4, device="cuda")
+        counts.index_add_(0, torch.tensor([0, 1, 1], device="cuda"), torch.ones(3, device="cuda"))
 
     Use instead:
         import torch
 
         torch.use_deterministic_algorithms(True)
-
-        def histogram(counts, index, values):
-            counts.index_add_(0, index, values)
-            return counts
+        counts = torch.zeros(4, device="cuda")
+        counts.index_add_(0, torch.tensor([0, 1, 1], device="cuda"), torch.ones(3, device="cuda"))
 
     Fix safety:
         Unsafe: `torch.use_deterministic_algorithms(True)` is inserted at the start of the
@@ -66,6 +70,10 @@ class NondeterministicOp(Rule):
     fix_applicability = UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        reason = None if ctx.runs_in_a_program else NO_PROGRAM
+        if reason and not ctx.strict:
+            return
+        note = strict_note(reason)
         effects = reachable_effects(ctx.facts, ctx.project)
         version = format_version(ctx.torch_version)
         mode_on = DETERMINISTIC_MODE in effects
@@ -81,10 +89,10 @@ class NondeterministicOp(Rule):
         fix = _deterministic_mode_fix(ctx.facts)
         cudnn = [use for use in uses if use.entry.cudnn]
         if cudnn:
-            yield Violation(cudnn[0].node, _cudnn_message(cudnn, version), fix)
+            yield Violation(cudnn[0].node, _cudnn_message(cudnn, version) + note, fix)
         for use in uses:
             if not use.entry.cudnn:
-                yield Violation(use.node, _message(use, version), fix)
+                yield Violation(use.node, _message(use, version) + note, fix)
 
 
 def _left_nondeterministic(use: OpUse, effects: frozenset[str]) -> bool:

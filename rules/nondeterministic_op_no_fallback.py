@@ -20,7 +20,11 @@ class NondeterministicOpNoFallback(Rule):
         fine. The op is flagged whether or not the program turns deterministic mode on;
         an op that is deterministic by default but raises under that mode (for example
         `torch.bincount` without weights in torch 1.13) is flagged only in a program that
-        turns the mode on.
+        turns the mode on. An op whose nondeterminism is in its backward is not flagged where
+        no gradient can flow: under `torch.no_grad()` or `torch.inference_mode()`, in a
+        function they decorate, or on a value that carries no gradient (`.detach()`, a
+        tensor from `torch.load`, a batch from a data loader, and what indexing or `.to()`
+        make of those). Anything else may carry a gradient, and is flagged.
 
     Why it matters:
         Turning deterministic mode on does not help these ops: the run either stops with a

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from repro_lint.facts import CallSite, argument
-from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
+from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
     SAMPLER_GENERATOR_POSITIONS,
@@ -12,6 +12,7 @@ from ._dataloader import (
     inline_random_samplers,
     passes,
     seeded_generator,
+    strict_only,
     with_keywords,
 )
 
@@ -59,6 +60,9 @@ class SamplerWithoutGenerator(Rule):
     markers = ("random_split", "RandomSampler")
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        reason = strict_only(ctx)
+        if reason and not ctx.strict:
+            return
         reported_by_rpl302 = {id(sampler) for _, sampler, _ in inline_random_samplers(ctx.facts)}
         for call in ctx.facts.calls_to(*SAMPLER_GENERATOR_POSITIONS):
             if has_splat(call.node) or id(call.node) in reported_by_rpl302:
@@ -68,7 +72,8 @@ class SamplerWithoutGenerator(Rule):
                 continue
             yield Violation(
                 call.node,
-                f"`{code_of(call.node.func)}` without `generator` draws from the global torch RNG",
+                f"`{code_of(call.node.func)}` without `generator` draws from the global torch RNG"
+                + strict_note(reason),
                 self._fix(ctx, call, position),
             )
 

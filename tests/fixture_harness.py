@@ -4,7 +4,7 @@ Layout, one folder per code:
 - `fixtures/RPL201/<case>.py`: a single-file case. A line that must produce a
   finding ends with `# expect: RPL201` (several: `# expect: RPL201, RPL202`).
   Every other line must produce none. Optional header lines
-  `# fixture: torch-version=1.13, unsafe-fixes, select=RPL2` set the options;
+  `# fixture: torch-version=1.13, unsafe-fixes, strict, select=RPL2` set the options;
   by default only the folder's code is selected and the target is torch 2.13.
 - `fixtures/RPL201/<case>.fixed.py`: the expected result of `--fix`. A case
   with an applicable fix must have one.
@@ -121,6 +121,7 @@ def engine_for(case: Case, root: Path | None = None) -> Engine:
         select=[str(select)],
         torch_version=str(case.options.get("torch-version", DEFAULT_TORCH_VERSION)),
         unsafe_fixes=bool(case.options.get("unsafe-fixes", False)),
+        strict=bool(case.options.get("strict", False)),
     )
     start = root if root is not None else case.path
     settings = load_settings(start, (r.code for r in all_rules()), overrides)
