@@ -48,6 +48,7 @@ class ReproLintChecker:
     version = __version__
 
     torch_version: ClassVar[str | None] = None
+    strict: ClassVar[bool | None] = None
     _projects: ClassVar[dict[Path, _ProjectRun]] = {}
 
     def __init__(self, tree: ast.AST, filename: str, lines: Sequence[str]):
@@ -64,6 +65,12 @@ class ReproLintChecker:
             help="torch version the code targets (default: [tool.repro-lint] torch-version, "
             "the project's torch requirement, the installed torch)",
         )
+        manager.add_option(
+            "--repro-lint-strict",
+            action="store_true",
+            parse_from_config=True,
+            help="also report robustness advice (default: [tool.repro-lint] strict)",
+        )
 
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
@@ -76,6 +83,7 @@ class ReproLintChecker:
             except ConfigError as error:
                 raise ExecutionError(str(error)) from None
         cls.torch_version = value
+        cls.strict = True if options.repro_lint_strict else None
         cls._projects = {}
         # Check the working directory's config here, in flake8's main process: an error
         # raised in `--jobs` workers can leave flake8's process pool waiting forever.
@@ -118,17 +126,18 @@ class ReproLintChecker:
     def _project_run(cls, path: Path) -> _ProjectRun:
         root = find_project_root(path)
         if root not in cls._projects:
-            cls._projects[root] = _build_project_run(root, cls.torch_version)
+            overrides = Overrides(torch_version=cls.torch_version, strict=cls.strict)
+            cls._projects[root] = _build_project_run(root, overrides)
         return cls._projects[root]
 
 
-def _build_project_run(root: Path, torch_version: str | None) -> _ProjectRun:
+def _build_project_run(root: Path, overrides: Overrides) -> _ProjectRun:
     from repro_lint.discovery import discover
     from repro_lint.engine import Engine, Finding
     from repro_lint.rules import all_rules
 
     rules = all_rules()
-    settings = load_settings(root, (rule.code for rule in rules), Overrides(torch_version=torch_version))
+    settings = load_settings(root, (rule.code for rule in rules), overrides)
     engine = Engine(settings, rules, apply_noqa=False)
     parsed = []
     for file in discover([root], settings).files:

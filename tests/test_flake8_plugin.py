@@ -58,8 +58,14 @@ def case_project(case: Case, destination: Path) -> Path:
     return root
 
 
-def case_options(case: Case) -> tuple[str, str]:
-    return str(case.options.get("select", case.code)), str(case.options.get("torch-version", DEFAULT_TORCH_VERSION))
+def case_options(case: Case) -> tuple[str, str, tuple[str, ...]]:
+    """--select, the torch version, and the extra flags of the CLI and of flake8."""
+    strict = ("--strict", "--repro-lint-strict") if case.options.get("strict") else ()
+    return (
+        str(case.options.get("select", case.code)),
+        str(case.options.get("torch-version", DEFAULT_TORCH_VERSION)),
+        strict,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,20 +78,21 @@ def both_tools(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[set[
     """
     base = tmp_path_factory.mktemp("fixture-projects")
     roots = {case.id: case_project(case, base) for case in CASES}
-    groups: dict[tuple[str, str], list[Case]] = {}
+    groups: dict[tuple[str, str, tuple[str, ...]], list[Case]] = {}
     for case in CASES:
         groups.setdefault(case_options(case), []).append(case)
 
     def cli(case: Case) -> set[Row]:
-        select, version = case_options(case)
-        result = run_cli("check", ".", "--format", "json", "--select", select, "--torch-version", version, cwd=roots[case.id])
+        select, version, strict = case_options(case)
+        result = run_cli("check", ".", "--format", "json", "--select", select, "--torch-version", version, *strict[:1],
+                         cwd=roots[case.id])
         assert result.returncode in (0, 1), result.stderr
         return cli_rows(result.stdout)
 
-    def flake8(options: tuple[str, str], cases: list[Case]) -> dict[str, set[Row]]:
-        select, version = options
+    def flake8(options: tuple[str, str, tuple[str, ...]], cases: list[Case]) -> dict[str, set[Row]]:
+        select, version, strict = options
         folders = [roots[case.id].name for case in cases]
-        result = run_flake8("--select", select, "--repro-lint-torch-version", version, *folders, cwd=base)
+        result = run_flake8("--select", select, "--repro-lint-torch-version", version, *strict[1:], *folders, cwd=base)
         assert result.returncode in (0, 1), result.stdout + result.stderr
         by_folder: dict[str, set[Row]] = {folder: set() for folder in folders}
         for path, *rest in flake8_rows(result.stdout):
