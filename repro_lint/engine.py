@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 import libcst as cst
 
-from repro_lint.config import Settings
+from repro_lint.config import Settings, relative_posix
 from repro_lint.document import locate_findings
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import apply_fixes
@@ -190,6 +190,7 @@ class Engine:
             seed=self.settings.seed,
             seed_functions=self.settings.seed_functions,
             strict=self.settings.strict,
+            is_test_code=_is_test_path(item.path, self.settings.project_root),
         )
         found = []
         for rule in self.rules:
@@ -264,6 +265,16 @@ class Engine:
             # Valid Python that libcst's grammar lacks, e.g. `(x): int = 1`: say so, not "syntax error".
             message = f"not checked: libcst cannot parse this valid Python ({libcst_message})"
         return Finding(SYNTAX_ERROR, "syntax-error", message, display, line, column, line, column, "error")
+
+
+def _is_test_path(path: Path, root: Path) -> bool:
+    """A file pytest collects by default (`test_*.py`, `*_test.py`, `conftest.py`), or one in a `tests/`
+    folder of the project."""
+    name = path.name
+    if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
+        return True
+    folders = relative_posix(path, root).split("/")[:-1]
+    return any(folder in ("tests", "test") for folder in folders)
 
 
 def internal_error(display: str, error: BaseException) -> str:

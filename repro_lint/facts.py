@@ -313,22 +313,46 @@ def _does_work(stmt: cst.BaseStatement) -> bool:
     """Module-level code that runs something at import, beyond definitions."""
     if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
         return False
-    if isinstance(stmt, cst.If) and _is_main_guard(stmt):
-        return True
+    if isinstance(stmt, cst.If):
+        # `if TYPE_CHECKING:` imports, `if sys.version_info ...:` fallbacks: work only if a branch works.
+        if _is_main_guard(stmt):
+            return True
+        branches: list[cst.CSTNode] = [stmt.body]
+        orelse = stmt.orelse
+        while orelse is not None:
+            branches.append(orelse.body)
+            orelse = orelse.orelse if isinstance(orelse, cst.If) else None
+        return any(_block_does_work(branch) for branch in branches)
     if isinstance(stmt, cst.Try):
-        return any(_does_work(s) for s in stmt.body.body)
+        return _block_does_work(stmt.body)
     if isinstance(stmt, cst.SimpleStatementLine):
         return any(_small_does_work(s) for s in stmt.body)
-    return isinstance(stmt, (cst.For, cst.While, cst.With, cst.If, cst.Match))
+    return isinstance(stmt, (cst.For, cst.While, cst.With, cst.Match))
+
+
+def _block_does_work(block: cst.CSTNode) -> bool:
+    body = getattr(block, "body", ())
+    if isinstance(body, cst.BaseSmallStatement):  # `if x: pass` on one line
+        return _small_does_work(body)
+    return any(_does_work(s) if isinstance(s, cst.BaseStatement) else _small_does_work(s) for s in body)
+
+
+# Module-level calls that configure the process rather than do the program's work.
+_SETUP_CALLS = ("warnings.", "logging.", "sys.path.", "os.environ", "os.getenv", "os.path.", "sys.setrecursionlimit")
 
 
 def _small_does_work(stmt: cst.BaseSmallStatement) -> bool:
     if isinstance(stmt, (cst.Import, cst.ImportFrom, cst.Pass, cst.TypeAlias)):
         return False
     if isinstance(stmt, cst.Expr):
+        if isinstance(stmt.value, cst.Call) and _dotted(stmt.value.func).startswith(_SETUP_CALLS):
+            return False
         return not isinstance(stmt.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis))
     if isinstance(stmt, (cst.Assign, cst.AnnAssign)):
-        return stmt.value is not None and _contains_call(stmt.value)
+        value = stmt.value
+        if isinstance(value, cst.Call) and _dotted(value.func).startswith(_SETUP_CALLS):
+            return False
+        return value is not None and _contains_call(value)
     return True
 
 

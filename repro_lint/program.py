@@ -98,7 +98,7 @@ class Program:
 
     @property
     def is_program(self) -> bool:
-        return self.facts.is_program
+        return self.project.is_program(self.facts.module_name)
 
     def unseeded(self) -> dict[str, Consumption]:
         """Per RNG, its first draw with no seed before, unless a late seed (RPL105) explains it."""

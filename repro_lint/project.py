@@ -38,7 +38,8 @@ class FileSummary:
     imported_modules: frozenset[str]
     module_effects: frozenset[str] = frozenset()  # what the module's own top-level code does
     module_callees: tuple[str, ...] = ()  # what its top-level code calls
-    is_program: bool = False  # a script: see `FileFacts.is_program`
+    is_program: bool = False  # a script by its own code: see `FileFacts.is_program`
+    has_main_block: bool = False  # a top-level `if __name__ == "__main__":`
 
 
 def module_name_for(path: Path) -> tuple[str, bool]:
@@ -106,6 +107,7 @@ def summarize(facts: FileFacts) -> FileSummary:
         module_effects=frozenset(module_effects),
         module_callees=tuple(module_callees),
         is_program=facts.is_program,
+        has_main_block=facts.main_block is not None,
     )
 
 
@@ -156,6 +158,7 @@ class ProjectFacts:
         self._module_of: dict[str, str | None] = {}
         self._program_effects: dict[str, frozenset[str]] = {}
         self._program_reach: list[tuple[int, frozenset[str]]] | None = None  # each program and what it runs
+        self._imported: frozenset[str] | None = None  # project modules that other project modules import
         self._entry: dict[int, frozenset[str]] = {}
         self._log: dict[Query, Any] | None = None
         self._depth = 0
@@ -288,12 +291,33 @@ class ProjectFacts:
         """Whether a linted program is `module_name` or imports it, directly or through project modules."""
         return any(module_name in reach for _, reach in self._programs())
 
+    @_recorded
+    def is_program(self, module_name: str) -> bool:
+        """A program: it has a `__main__` block, or its top-level code does work and no other
+        project module imports it (one that is imported is a library, whatever runs at import)."""
+        summary = self._by_module.get(module_name)
+        return summary is not None and self._is_program(summary)
+
+    def _is_program(self, summary: FileSummary) -> bool:
+        return summary.has_main_block or (summary.is_program and summary.module_name not in self._imported_modules())
+
+    def _imported_modules(self) -> frozenset[str]:
+        if self._imported is None:
+            imported: set[str] = set()
+            for summary in self.summaries:
+                for dotted in (*summary.imported_modules, *summary.aliases.values()):
+                    target = self._project_module_of(dotted)
+                    if target is not None and target != summary.module_name:
+                        imported.add(target)
+            self._imported = frozenset(imported)
+        return self._imported
+
     def _programs(self) -> list[tuple[int, frozenset[str]]]:
         """Each program's index in `summaries`, with the modules it runs."""
         if self._program_reach is None:
             self._program_reach = [
                 (index, self._modules_run_by(s.module_name))
-                for index, s in enumerate(self.summaries) if s.is_program
+                for index, s in enumerate(self.summaries) if self._is_program(s)
             ]
         return self._program_reach
 

@@ -73,15 +73,22 @@ class RuleContext:
     seed: int
     seed_functions: tuple[str, ...] = ()
     strict: bool = False  # report robustness advice too (see `Settings.strict`)
+    is_test_code: bool = False  # a file pytest or unittest collects: its random inputs are not a training run
     options: dict[str, object] = field(default_factory=dict)
+
+    def reports(self, strict_reason: str | None) -> bool:
+        """Whether to report a finding that is robustness advice for `strict_reason` (None: a real problem)."""
+        return strict_reason is None or self.strict
 
     @property
     def runs_in_a_program(self) -> bool:
         """The file is a program, or a linted program imports it (directly or through project modules)."""
-        return self.facts.is_program or self.project.runs_in_a_program(self.facts.module_name)
+        return self.project.runs_in_a_program(self.facts.module_name)
 
 
-NO_PROGRAM = "no linted program runs this code"  # why library code gets robustness advice only
+# Why a finding is robustness advice only, reported in strict mode.
+NO_PROGRAM = "no linted program runs this code"
+TEST_CODE = "test code, not a training run"
 
 
 def strict_note(reason: str | None) -> str:

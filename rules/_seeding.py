@@ -15,7 +15,7 @@ import libcst as cst
 
 from repro_lint.facts import CallSite, FileFacts, literal_bool
 from repro_lint.fixes import header_end, insert_at_program_start
-from repro_lint.rule import SAFE, AddImport, Edit, Fix, RuleContext, Violation
+from repro_lint.rule import SAFE, TEST_CODE, AddImport, Edit, Fix, RuleContext, Violation, strict_note
 
 if TYPE_CHECKING:
     from repro_lint.program import Program
@@ -223,7 +223,10 @@ SEED_CALLS: dict[str, SeedCall] = {
 }
 
 # Calls that reseed from OS entropy whatever they are given.
-ENTROPY_RESEEDS = frozenset({"torch.seed", "torch.random.seed", "torch.cuda.seed", "torch.cuda.seed_all"})
+ENTROPY_RESEEDS = frozenset({
+    "torch.seed", "torch.random.seed", "torch.default_generator.seed",
+    "torch.cuda.seed", "torch.cuda.seed_all", "torch.cuda.random.seed", "torch.cuda.random.seed_all",
+})
 CUDA_SEEDS = frozenset({"torch.cuda.manual_seed", "torch.cuda.manual_seed_all", "torch.cuda.random.manual_seed",
                         "torch.cuda.random.manual_seed_all"})
 # Objects with their own stream, seeded by their first argument (RPL104 checks what they get).
@@ -396,7 +399,8 @@ def unseeded_rng_violations(program: Program, ctx: RuleContext, rng: str) -> Ite
 
     The fix is the program's one seeding block, for every RNG drawn unseeded.
     """
-    if not program.is_program:
+    reason = TEST_CODE if ctx.is_test_code else None
+    if not program.is_program or not ctx.reports(reason):
         return
     unseeded = program.unseeded()
     consumption = unseeded.get(rng)
@@ -406,7 +410,8 @@ def unseeded_rng_violations(program: Program, ctx: RuleContext, rng: str) -> Ite
     callee = code_of(consumption.call.node.func)
     yield Violation(
         consumption.call.node,
-        f"`{callee}(...)` draws from {RNG_LABEL[rng]}, and the program reaches no seed for it before this call",
+        f"`{callee}(...)` draws from {RNG_LABEL[rng]}, and the program reaches no seed for it before this call"
+        + strict_note(reason),
         fix,
     )
 

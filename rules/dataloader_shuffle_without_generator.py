@@ -67,7 +67,7 @@ class DataloaderShuffleWithoutGenerator(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         reason = strict_only(ctx)
-        if reason and not ctx.strict:
+        if not ctx.reports(reason):
             return
         note = strict_note(reason)
         for loader, sampler, position in inline_random_samplers(ctx.facts):

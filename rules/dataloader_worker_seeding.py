@@ -88,7 +88,7 @@ class DataloaderWorkerSeeding(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         # Before torch 1.9 every worker got the same numpy global state: runs repeat, workers collide.
         reason = None if ctx.torch_version < (1, 9) else strict_only(ctx)
-        if reason and not ctx.strict:
+        if not ctx.reports(reason):
             return
         unseeded = list(self._unseeded_loaders(ctx))
         needs_helper = any("worker_init_fn" in missing for _, _, missing in unseeded)

@@ -6,7 +6,7 @@ import libcst as cst
 
 from repro_lint.facts import FileFacts
 from repro_lint.program import DrawBeforeSeed, Program, program_for
-from repro_lint.rule import UNSAFE, Edit, Fix, Replace, Rule, RuleContext, Violation
+from repro_lint.rule import TEST_CODE, UNSAFE, Edit, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._seeding import RNG_LABEL, code_of
 
@@ -50,13 +50,16 @@ class LateSeed(Rule):
     markers = ("seed",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        reason = TEST_CODE if ctx.is_test_code else None
+        if not ctx.reports(reason):
+            return
         program = program_for(ctx.facts, ctx.project)
         for late in program.late_seeds():
             seed_line = code_of(late.seed.call.node.func)
             yield Violation(
                 late.consumer.call.node,
                 f"`{code_of(late.consumer.call.node.func)}(...)` draws from {RNG_LABEL[late.rng]} "
-                f"before `{seed_line}(...)` seeds it, later in the same scope",
+                f"before `{seed_line}(...)` seeds it, later in the same scope" + strict_note(reason),
                 self._move_fix(program, late, ctx.facts),
             )
 

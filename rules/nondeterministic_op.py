@@ -71,7 +71,7 @@ class NondeterministicOp(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         reason = None if ctx.runs_in_a_program else NO_PROGRAM
-        if reason and not ctx.strict:
+        if not ctx.reports(reason):
             return
         note = strict_note(reason)
         effects = reachable_effects(ctx.facts, ctx.project)

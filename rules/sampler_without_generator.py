@@ -61,7 +61,7 @@ class SamplerWithoutGenerator(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         reason = strict_only(ctx)
-        if reason and not ctx.strict:
+        if not ctx.reports(reason):
             return
         reported_by_rpl302 = {id(sampler) for _, sampler, _ in inline_random_samplers(ctx.facts)}
         for call in ctx.facts.calls_to(*SAMPLER_GENERATOR_POSITIONS):

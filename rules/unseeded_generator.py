@@ -5,7 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from repro_lint.facts import CallSite, FileFacts, Scope
-from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
+from repro_lint.rule import SAFE, TEST_CODE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._seeding import code_of
 
@@ -52,6 +52,9 @@ class UnseededGenerator(Rule):
     markers = ("Generator",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        reason = TEST_CODE if ctx.is_test_code else None
+        if not ctx.reports(reason):
+            return
         facts = ctx.facts
         for built in facts.calls_to(_GENERATOR):
             use = self._unseeded_use(facts, built)
@@ -63,7 +66,7 @@ class UnseededGenerator(Rule):
             )
             yield Violation(
                 use.node,
-                f"`{code_of(use.node.func)}(...)` gets a `torch.Generator` that was never seeded",
+                f"`{code_of(use.node.func)}(...)` gets a `torch.Generator` that was never seeded" + strict_note(reason),
                 Fix(SAFE, f"Seed the generator where it is built: `.manual_seed({ctx.seed})`",
                     (Replace(built.node, seeded),)),
             )
