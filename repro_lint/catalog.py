@@ -15,10 +15,11 @@ import functools
 import re
 import sys
 import textwrap
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -337,7 +338,7 @@ class Behaviour:
 class CallMatch:
     """The result of checking one call against one entry's conditions."""
 
-    entry: "OpEntry"
+    entry: OpEntry
     matched: bool
     """Report it: every argument condition holds, or the undecided ones say `flag`."""
     certain: bool

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 from repro_lint import __version__
 
@@ -190,8 +191,8 @@ def _check_command(argv: list[str]) -> int:
         sys.stdout.write(report)
     if args.fix and args.format == "text":
         fixed = sum(o.fixes_applied for o in outcomes if o.fixed is not None and not o.error)
-        files = sum(1 for o in outcomes if o.fixed is not None and not o.error)
-        print(f"Fixed {fixed} finding{'s' if fixed != 1 else ''} in {files} file{'s' if files != 1 else ''}.",
+        changed = sum(1 for o in outcomes if o.fixed is not None and not o.error)
+        print(f"Fixed {fixed} finding{'s' if fixed != 1 else ''} in {changed} file{'s' if changed != 1 else ''}.",
               file=sys.stderr)
     if errors:
         return EXIT_ERROR

@@ -55,7 +55,8 @@ def _walk(root: Path, settings: Settings, ignore: GitIgnore, errors: list[str]) 
         kept = []
         for name in sorted(dirnames):
             child = base / name
-            if settings.is_excluded(child, name_only=True) or ignore.ignored(child, is_dir=True) or _is_virtualenv(child):
+            skipped = settings.is_excluded(child, name_only=True) or ignore.ignored(child, is_dir=True)
+            if skipped or _is_virtualenv(child):
                 continue
             kept.append(name)
         dirnames[:] = kept

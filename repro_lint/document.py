@@ -8,8 +8,9 @@ functions and never needs to know which kind of file it has.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from repro_lint.notebook import NotebookSource, is_notebook, locate, notebook_bytes, read_notebook
 from repro_lint.source import SourceFile, decode_source, read_source, write_source

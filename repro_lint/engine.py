@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import libcst as cst
 
@@ -88,7 +88,7 @@ class Engine:
         describe_fix_edits: bool = False,
     ):
         self.settings = settings
-        # flake8 applies `# noqa` itself (and can be told not to); the plugin turns ours off.
+        # flake8 applies its noqa comments itself (and can be told not to); the plugin turns ours off.
         self.apply_noqa = apply_noqa
         # Fixes as text replacements cost a code generation each: only reports that show them ask.
         self.describe_fix_edits = describe_fix_edits
@@ -162,7 +162,8 @@ class Engine:
             try:
                 reparsed = cst.parse_module(new_module.code)
             except cst.ParserSyntaxError as error:
-                outcome.error = f"{item.display}: a fix produced invalid code ({error.message.splitlines()[0]}); file left unchanged"
+                reason = error.message.splitlines()[0]
+                outcome.error = f"{item.display}: a fix produced invalid code ({reason}); file left unchanged"
                 facts = item.facts
                 found = self._located(facts, project, item)
                 outcome.fixes_applied = 0
@@ -192,7 +193,7 @@ class Engine:
             strict=self.settings.strict,
             is_test_code=_is_test_path(item.path, self.settings.project_root),
         )
-        found = []
+        found: list[tuple[Rule, Violation]] = []
         for rule in self.rules:
             if not any(marker in text for marker in rule.markers):
                 continue

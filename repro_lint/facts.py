@@ -12,15 +12,16 @@ import builtins
 import dataclasses
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import libcst as cst
 
 _BUILTINS = frozenset(dir(builtins))
 _DEEP_TREE_FRAMES = 20_000
 
-Statement = cst.BaseStatement | cst.BaseSmallStatement
+Statement = cst.BaseStatement | cst.BaseSmallStatement | cst.CSTNode  # the node itself outside any statement
 
 GRAD_DISABLING = frozenset({
     "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.inference_mode",
@@ -452,7 +453,7 @@ class _FactsBuilder:
         visit, leave, fields = _dispatch(type(self), node)
         compound = isinstance(node, cst.BaseCompoundStatement)
         if compound:
-            self.statements.append(node)
+            self.statements.append(node)  # type: ignore[arg-type]  # narrowed by `compound`
         if visit is None or visit(self, node) is not False:
             self.walk_children(node, fields)
         if leave is not None:
@@ -789,7 +790,8 @@ def _dispatch(builder: type, node: cst.CSTNode) -> tuple[_Callback | None, _Call
     if found is None:
         order = _field_order(node)
         name = type(node).__name__
-        found = _DISPATCH[key] = (getattr(builder, f"visit_{name}", None), getattr(builder, f"leave_{name}", None), order)
+        visit, leave = getattr(builder, f"visit_{name}", None), getattr(builder, f"leave_{name}", None)
+        found = _DISPATCH[key] = (visit, leave, order)
     return found
 
 

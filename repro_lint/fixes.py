@@ -8,7 +8,7 @@ the engine re-lints and repeats until nothing changes.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import libcst as cst
 
@@ -125,7 +125,8 @@ def _top_level_imports(module: cst.Module) -> set[tuple[str, str | None]]:
                 if isinstance(small, cst.Import):
                     for alias in small.names:
                         name = cst.Module([]).code_for_node(alias.name)
-                        asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                        named = alias.asname is not None and isinstance(alias.asname.name, cst.Name)
+                        asname = alias.asname.name.value if named else None  # type: ignore[union-attr]
                         found.add((name, asname))
     return found
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import ast
 import tokenize
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from repro_lint import __version__
 from repro_lint.config import ConfigError, Overrides, find_project_root, load_settings, parse_torch_version
@@ -95,9 +96,9 @@ class ReproLintChecker:
             raise ExecutionError(str(error)) from None
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
-        from repro_lint.engine import Finding
-
         from flake8.exceptions import ExecutionError
+
+        from repro_lint.engine import Finding
 
         path = self._path()
         try:

@@ -16,8 +16,8 @@ Rules get the model with `program_for(ctx.facts, ctx.project)`.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import libcst as cst
 
@@ -147,7 +147,7 @@ class Program:
         if owner is not None:
             body = owner.node.body
             return [list(body.body)] if isinstance(body, cst.IndentedBlock) else []
-        blocks = [list(self.facts.module.body)]
+        blocks: list[list[cst.BaseStatement]] = [list(self.facts.module.body)]
         main = self.facts.main_block
         if main is not None and isinstance(main.body, cst.IndentedBlock):
             blocks.append(list(main.body.body))

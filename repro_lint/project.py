@@ -14,10 +14,11 @@ through them, so a cached or speculative result stays valid for as long as
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from repro_lint.facts import CallSite, FileFacts, Scope
 from repro_lint.rules.effects import assignment_effects, call_effects
@@ -166,7 +167,8 @@ class ProjectFacts:
     @contextmanager
     def recording(self) -> Iterator[dict[Query, Any]]:
         """Log every query's answer until the block ends."""
-        self._log = log = {}
+        log: dict[Query, Any] = {}
+        self._log = log
         try:
             yield log
         finally:

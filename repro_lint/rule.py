@@ -8,8 +8,9 @@ read configuration: what they may depend on arrives in `RuleContext`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Iterator
+from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
 

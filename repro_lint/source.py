@@ -49,13 +49,12 @@ def read_source(path: Path) -> SourceFile:
 def decode_source(data: bytes, path: Path | str = "<source>") -> tuple[str, str]:
     if b"\x00" in data:
         raise SourceError(f"{path}: binary file (contains NUL bytes)")
+    cookie_error: str | None = None
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
         # Invalid UTF-8 in the first two lines also lands here; say so plainly.
         encoding, cookie_error = "utf-8", error.msg
-    else:
-        cookie_error = None
     try:
         text = data.decode(encoding)
         if cookie_error:

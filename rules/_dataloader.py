@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import libcst as cst
 

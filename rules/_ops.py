@@ -11,9 +11,10 @@ be a tensor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any
 
 import libcst as cst
 
@@ -28,7 +29,9 @@ NN_MODULE = "torch.nn.Module"
 
 # Namespaces whose lower-case functions return tensors, and the functions and tensor
 # methods there whose result is not a tensor.
-_TENSOR_NAMESPACES = frozenset({"torch", "torch.nn.functional", "torch.linalg", "torch.fft", "torch.special", TENSOR_TYPE})
+_TENSOR_NAMESPACES = frozenset({
+    "torch", "torch.nn.functional", "torch.linalg", "torch.fft", "torch.special", TENSOR_TYPE,
+})
 _NON_TENSOR_FUNCTIONS = frozenset({
     "device", "dtype", "load", "save", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled",
     "is_grad_enabled", "compile", "manual_seed", "seed", "initial_seed", "is_tensor", "is_floating_point",
@@ -274,7 +277,8 @@ class OpMatcher:
         assigned = [site for site in self._assignments.get(key, ())
                     if (site.order < order or binding is not scope) and site.statement is not statement]
         looped = [loop for loop in self._loops.get(key, ()) if loop.order < order or binding is not scope]
-        latest = max([*assigned, *looped], key=lambda site: site.order, default=None)
+        sites: list[AssignSite | LoopSite] = [*assigned, *looped]
+        latest = max(sites, key=lambda site: site.order, default=None)
         if isinstance(latest, LoopSite):
             return self._iterates_a_loader(latest.node.iter, latest.scope)
         return (latest is not None and latest.value is not None

@@ -8,8 +8,9 @@ the aten ops torch 2.13 tags `nondeterministic_seeded`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -234,7 +235,9 @@ SEEDED_CONSTRUCTORS = frozenset({
     "numpy.random.default_rng", "numpy.random.RandomState", "random.Random",
     *(f"numpy.random.{bits}" for bits in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")),
 })
-NUMPY_BIT_GENERATORS = frozenset(f"numpy.random.{bits}" for bits in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"))
+NUMPY_BIT_GENERATORS = frozenset(
+    f"numpy.random.{bits}" for bits in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+)
 NUMPY_STREAM_CONSTRUCTORS = frozenset({"numpy.random.default_rng", "numpy.random.RandomState"})
 
 
@@ -427,5 +430,6 @@ def with_seed_argument(call: cst.Call, argument: cst.Arg | None, seed: int) -> c
     if argument is not None:
         args = [a.with_changes(value=value) if a is argument else a for a in call.args]
         return call.with_changes(args=args)
-    first = cst.Arg(value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if call.args else cst.MaybeSentinel.DEFAULT)
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if call.args else cst.MaybeSentinel.DEFAULT
+    first = cst.Arg(value, comma=comma)
     return call.with_changes(args=[first, *call.args])

@@ -18,7 +18,7 @@ def set_workspace_fix(facts: FileFacts) -> tuple[Edit, ...]:
         torch_import is not None and os_import.order > torch_import.order
     )
     name = "os" if needs_import else os_name
-    code = (f"import os\n" if needs_import else "") + f'{name}.environ.setdefault("{WORKSPACE_ENV}", ":4096:8")\n'
+    code = ("import os\n" if needs_import else "") + f'{name}.environ.setdefault("{WORKSPACE_ENV}", ":4096:8")\n'
     if torch_import is not None:
         return (Insert(torch_import.statement, code),)  # type: ignore[arg-type]
     body = facts.module.body

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
-from repro_lint.facts import CallSite, FileFacts
+from repro_lint.facts import CallSite, FileFacts, Scope
 from repro_lint.program import program_for
 from repro_lint.rule import SAFE, AddImport, Edit, Fix, Insert, Rule, RuleContext, Violation
 
@@ -65,7 +65,8 @@ class CudaOnlySeed(Rule):
 
     def _fix(self, facts: FileFacts, call: CallSite) -> Fix | None:
         argument = call.argument(0, "seed")
-        if argument is None or _contains_call(argument.value) or not isinstance(call.statement, cst.SimpleStatementLine):
+        if (argument is None or _contains_call(argument.value)
+                or not isinstance(call.statement, cst.SimpleStatementLine)):
             return None
         edits: list[Edit] = []
         expression = facts.expression_for("torch.manual_seed")
@@ -85,7 +86,7 @@ def _refers_to(facts: FileFacts, call: CallSite, name: str) -> bool:
 
 
 def _bound_in_scopes(call: CallSite, name: str) -> bool:
-    scope = call.scope
+    scope: Scope | None = call.scope
     while scope is not None:
         if scope.binds(name):
             return True

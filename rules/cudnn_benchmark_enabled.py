@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
+
 from ._flags import flag_settings
 
 

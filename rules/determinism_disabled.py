@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
 from repro_lint.facts import literal_bool
 from repro_lint.rule import SAFE, UNSAFE, Fix, Replace, Rule, RuleContext, Violation
+
 from ._flags import flag_settings
 
 

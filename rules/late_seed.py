@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
@@ -9,6 +9,8 @@ from repro_lint.program import DrawBeforeSeed, Program, program_for
 from repro_lint.rule import TEST_CODE, UNSAFE, Edit, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._seeding import RNG_LABEL, code_of
+
+_LINE_KINDS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
 
 
 class LateSeed(Rule):
@@ -78,6 +80,8 @@ class LateSeed(Rule):
             # Replacing in place keeps every block the same length for other fixes' inserts.
             # The seed takes over the blank lines and comments above the draw.
             seed_line, draw_line = block[last], block[first]
+            # Statement lines and compound statements, the only kinds a block holds, carry leading_lines.
+            assert isinstance(seed_line, _LINE_KINDS) and isinstance(draw_line, _LINE_KINDS)
             moved = [
                 seed_line.with_changes(leading_lines=draw_line.leading_lines),
                 draw_line.with_changes(leading_lines=seed_line.leading_lines),

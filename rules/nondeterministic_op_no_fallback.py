@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from repro_lint.catalog import format_version
 from repro_lint.rule import Rule, RuleContext, Violation
@@ -54,7 +54,7 @@ class NondeterministicOpNoFallback(Rule):
 
     code = "RPL401"
     name = "nondeterministic-op-no-fallback"
-    summary = "An op with no deterministic implementation: it raises under deterministic mode, or stays nondeterministic"
+    summary = "An op with no deterministic implementation: it raises under deterministic mode or stays nondeterministic"
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         version = format_version(ctx.torch_version)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from repro_lint.facts import CallSite, argument
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note

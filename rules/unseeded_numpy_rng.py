@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from repro_lint.facts import CallSite
 from repro_lint.program import program_for
@@ -65,7 +65,7 @@ class UnseededNumpyRng(Rule):
             yield from self._unseeded_constructor(call, call, ctx.seed)
         for call in ctx.facts.calls_to("numpy.random.Generator"):
             bits = call.argument(0, "bit_generator")
-            inner = bits and next((c for c in ctx.facts.calls if c.node is bits.value), None)
+            inner = next((c for c in ctx.facts.calls if c.node is bits.value), None) if bits else None
             if inner is not None and inner.qualname in NUMPY_BIT_GENERATORS:
                 yield from self._unseeded_constructor(call, inner, ctx.seed)
 

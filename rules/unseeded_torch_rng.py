@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from repro_lint.program import program_for
 from repro_lint.rule import SAFE, Rule, RuleContext, Violation

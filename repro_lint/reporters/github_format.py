@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from repro_lint.engine import Finding
 from repro_lint.reporters import ReportContext

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from repro_lint.engine import Finding
 from repro_lint.reporters import ReportContext
