@@ -49,6 +49,17 @@ _GRADIENT_PRESERVING_METHODS = frozenset({
     "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "clone", "contiguous",
     "view", "reshape", "permute", "unsqueeze", "squeeze", "flatten", "transpose",
 })
+# Where each index op takes `index`: (as a function, as a method).
+_INDEX_POSITIONS = {
+    "gather_backward": (2, 1), "index_add": (2, 1), "scatter_add": (2, 1), "index_select_backward": (2, 1),
+}
+_UNIQUE_INDEX_SOURCES = frozenset({"torch.argsort", "torch.randperm", "torch.arange", "torch.unique"})
+# Methods that keep an index free of repeats: casts, moves, an added axis.
+_INDEX_PRESERVING_METHODS = frozenset({
+    "to", "cuda", "cpu", "long", "int", "contiguous", "unsqueeze", "view", "reshape",
+})
+# ...and, for `gather`, copies along the other dimensions (each gathered row stays a permutation).
+_ROW_PRESERVING_METHODS = frozenset({"expand", "expand_as", "repeat"})
 _ITERATION_WRAPPERS = frozenset({"builtins.enumerate", "builtins.iter", "tqdm.tqdm", "tqdm.auto.tqdm"})
 _DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 
@@ -147,6 +158,8 @@ class OpMatcher:
                     continue
                 if entry.phase == "backward" and self.no_gradient_reaches(call, form):
                     continue
+                if entry.id in _INDEX_POSITIONS and self.indices_are_unique(call, entry.id, form):
+                    continue
                 match = self._match(call, entry, callee, form)
                 if match.matched:
                     uses.append(OpUse(call, callee, form, match, behaviour))
@@ -226,6 +239,60 @@ class OpMatcher:
         if literal is not UNKNOWN:
             return literal
         return TENSOR if self.is_tensor(expr, call.scope, call.order) else UNKNOWN
+
+    # -- indices that cannot collide ------------------------------------------
+
+    def indices_are_unique(self, call: CallSite, entry_id: str, form: str) -> bool:
+        """True when the op's `index` is provably free of repeats, so its atomic adds never meet
+        at one address: a permutation (`argsort`, `randperm`, `sort(...).indices`), `arange`,
+        `unique`, a slice of one, or (for `gather`, whose index is unique per gathered row)
+        one expanded or repeated along other dimensions, as MAE-style masking does."""
+        function_position, method_position = _INDEX_POSITIONS[entry_id]
+        position = method_position if form == "method" else function_position
+        if form == "module":
+            return False
+        index = call.argument(position, "index")
+        if index is None:
+            return False
+        per_row = entry_id == "gather_backward"
+        return self._unique_values(index.value, call.scope, call.order, 0, call.statement, per_row)
+
+    def _unique_values(
+        self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int, statement: object, per_row: bool
+    ) -> bool:
+        if depth > _MAX_GRADIENT_DEPTH:
+            return False
+        if isinstance(expr, cst.Subscript):
+            if isinstance(expr.value, cst.Call) and _attribute_name(expr.value.func) == "sort":
+                return _subscript_index(expr) == 1  # `x.sort(...)[1]`: the indices
+            return self._unique_values(expr.value, scope, order, depth + 1, statement, per_row)
+        if isinstance(expr, cst.Attribute) and expr.attr.value == "indices":
+            inner = expr.value
+            return isinstance(inner, cst.Call) and _attribute_name(inner.func) == "sort"
+        if isinstance(expr, cst.Call):
+            name = self.facts.qualname(expr.func, scope)
+            if name in _UNIQUE_INDEX_SOURCES:
+                return True
+            method = _attribute_name(expr.func)
+            if method in ("argsort", "unique"):
+                return True
+            preserving = _INDEX_PRESERVING_METHODS | (_ROW_PRESERVING_METHODS if per_row else frozenset())
+            if method in preserving and isinstance(expr.func, cst.Attribute):
+                return self._unique_values(expr.func.value, scope, order, depth + 1, statement, per_row)
+            return False
+        if not isinstance(expr, cst.Name):
+            return False
+        site = self._latest_assignment(expr.value, scope, order, statement)
+        return (site is not None and site.value is not None
+                and self._unique_values(site.value, site.scope, site.order, depth + 1, None, per_row))
+
+    def _latest_assignment(self, name: str, scope: Scope, order: int, statement: object) -> AssignSite | None:
+        binding = self.facts.binding_scope(name, scope)
+        if binding is None:
+            return None
+        sites = [site for site in self._assignments.get((id(binding), name), ())
+                 if (site.order < order or binding is not scope) and site.statement is not statement]
+        return max(sites, key=lambda site: site.order, default=None)
 
     # -- where no gradient flows ---------------------------------------------
 
@@ -407,6 +474,17 @@ def _severity(use: OpUse) -> tuple[int, bool, bool]:
     """Raising before staying nondeterministic before having an alternative; then
     nondeterministic-by-default entries, then those the literal arguments decided."""
     return _BEHAVIOUR_RANK[use.behaviour.under_det_mode], not use.nondeterministic_by_default, not use.match.certain
+
+
+def _attribute_name(func: cst.BaseExpression) -> str | None:
+    return func.attr.value if isinstance(func, cst.Attribute) else None
+
+
+def _subscript_index(expr: cst.Subscript) -> int | None:
+    if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+        return None
+    value = expr.slice[0].slice.value
+    return int(value.value) if isinstance(value, cst.Integer) else None
 
 
 def _literal(expr: cst.BaseExpression) -> Any:
