@@ -6,12 +6,9 @@ import libcst as cst
 
 from repro_lint.facts import FileFacts
 from repro_lint.program import DrawBeforeSeed, Program, program_for
-from repro_lint.rule import TEST_CODE, UNSAFE, Edit, Fix, Replace, Rule, RuleContext, Violation, strict_note
+from repro_lint.rule import SAFE, TEST_CODE, Fix, Insert, Rule, RuleContext, Violation, strict_note
 
 from ._seeding import RNG_LABEL, code_of
-
-_LINE_KINDS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
-
 
 class LateSeed(Rule):
     """
@@ -39,16 +36,16 @@ class LateSeed(Rule):
         weights = torch.randn(3, 3)
 
     Fix safety:
-        Unsafe: the seed statement moves to just before the first draw, when both are
-        statements of the same block and nothing in between assigns a name the seed
-        uses. Everything drawn after the old position then gets different numbers than
-        before.
+        Safe: a copy of the seed statement goes just before the first draw, and the seed
+        stays where it was, so everything after it computes exactly what it did before and
+        the draws before it become fixed. Offered when both are statements of the same
+        block and nothing in between assigns a name the seed uses.
     """
 
     code = "RPL105"
     name = "late-seed"
     summary = "An RNG is drawn from before the scope seeds it"
-    fix_applicability = UNSAFE
+    fix_applicability = SAFE
     markers = ("seed",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
@@ -56,16 +53,23 @@ class LateSeed(Rule):
         if not ctx.reports(reason):
             return
         program = program_for(ctx.facts, ctx.project)
-        for late in program.late_seeds():
+        lates = list(program.late_seeds())
+        # One seed statement late for several RNGs gets one copy, before the earliest of their draws.
+        earliest: dict[int, DrawBeforeSeed] = {}
+        for late in lates:
+            known = earliest.get(id(late.seed))
+            if known is None or late.consumer.index < known.consumer.index:
+                earliest[id(late.seed)] = late
+        for late in lates:
             seed_line = code_of(late.seed.call.node.func)
             yield Violation(
                 late.consumer.call.node,
                 f"`{code_of(late.consumer.call.node.func)}(...)` draws from {RNG_LABEL[late.rng]} "
                 f"before `{seed_line}(...)` seeds it, later in the same scope" + strict_note(reason),
-                self._move_fix(program, late, ctx.facts),
+                self._seed_earlier_fix(program, earliest[id(late.seed)], ctx.facts),
             )
 
-    def _move_fix(self, program: Program, late: DrawBeforeSeed, facts: FileFacts) -> Fix | None:
+    def _seed_earlier_fix(self, program: Program, late: DrawBeforeSeed, facts: FileFacts) -> Fix | None:
         consumer, seed = late.consumer.call, late.seed.call
         if not _is_call_line(seed.statement):
             return None
@@ -76,21 +80,11 @@ class LateSeed(Rule):
                 continue
             if _reassigned_between(facts, seed.statement, consumer.order, seed.order):
                 return None
-            # Rotate block[first..last] by one: the seed line first, the rest shifted down.
-            # Replacing in place keeps every block the same length for other fixes' inserts.
-            # The seed takes over the blank lines and comments above the draw.
-            seed_line, draw_line = block[last], block[first]
-            # Statement lines and compound statements, the only kinds a block holds, carry leading_lines.
-            assert isinstance(seed_line, _LINE_KINDS) and isinstance(draw_line, _LINE_KINDS)
-            moved = [
-                seed_line.with_changes(leading_lines=draw_line.leading_lines),
-                draw_line.with_changes(leading_lines=seed_line.leading_lines),
-                *block[first + 1 : last],
-            ]
-            edits: tuple[Edit, ...] = tuple(
-                Replace(old, new) for old, new in zip(block[first : last + 1], moved)
-            )
-            return Fix(UNSAFE, f"Move `{code_of(seed.node.func)}(...)` before the first draw", edits)
+            seed_line = block[last]
+            assert isinstance(seed_line, cst.SimpleStatementLine)  # `_is_call_line` held
+            copy = cst.Module([]).code_for_node(seed_line.with_changes(leading_lines=()))
+            return Fix(SAFE, f"Also call `{code_of(seed.node.func)}(...)` before the first draw",
+                       (Insert(block[first], copy),))
         return None
 
 
