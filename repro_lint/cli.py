@@ -20,6 +20,14 @@ EXIT_ERROR = 2
 COMMANDS = ("check", "rules", "rule", "verify")
 
 
+_COMMANDS_HELP = """commands:
+  check [paths]  lint files and folders (the default command)
+  rules          list the rules; `rules --ops` prints the op catalog
+  rule CODE      show one rule's documentation
+  verify         run flagged ops, or a script (`verify --run`), and report what happened
+"""
+
+
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit 2."""
 
@@ -30,7 +38,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def _check_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="repro-lint", description="Find and fix nondeterminism in PyTorch code.")
+    parser = Parser(
+        prog="repro-lint",
+        usage="repro-lint [check] [options] [paths ...] | repro-lint {rules,rule,verify} ...",
+        description="Find and fix nondeterminism in PyTorch code.",
+        epilog=_COMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"repro-lint {__version__}")
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders to lint (default: .)")
     parser.add_argument("--fix", action="store_true", help="apply safe fixes and write the files")
@@ -139,6 +153,7 @@ def _check_command(argv: list[str]) -> int:
     except ConfigError as error:
         print_error(str(error))
         return EXIT_ERROR
+    _warn_beyond_catalog(settings.torch_version)
     if args.show_settings:
         print(settings.describe())
         return EXIT_CLEAN
@@ -199,6 +214,15 @@ def _check_command(argv: list[str]) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _warn_beyond_catalog(version: tuple[int, int]) -> None:
+    from repro_lint.catalog import load_catalog
+
+    newest = load_catalog().newest_version
+    if version > newest:
+        print(f"repro-lint: warning: torch {'.'.join(map(str, version))} is newer than the catalog's newest facts "
+              f"(torch {'.'.join(map(str, newest))}); those are used", file=sys.stderr)
 
 
 def _stdin_path(args: argparse.Namespace) -> Path | None:

@@ -282,9 +282,9 @@ def _target_torch_version(
     cli_value: str | None, config_value: Any, where: str, root: Path
 ) -> tuple[tuple[int, int], str]:
     if cli_value is not None:
-        return parse_torch_version(cli_value, "--torch-version"), "--torch-version"
+        return _known_version(cli_value, "--torch-version"), "--torch-version"
     if config_value is not None:
-        return parse_torch_version(str(config_value), f"{where} torch-version"), "config torch-version"
+        return _known_version(str(config_value), f"{where} torch-version"), "config torch-version"
     declared = declared_torch_requirement(root)
     if declared is not None:
         return declared
@@ -294,6 +294,22 @@ def _target_torch_version(
     from repro_lint.catalog import load_catalog
 
     return load_catalog().newest_version, "newest version in the catalog"
+
+
+def _known_version(text: str, label: str) -> tuple[int, int]:
+    """A version the user asked for: one the catalog has facts for, or a newer one (its newest facts apply)."""
+    from repro_lint.catalog import load_catalog
+
+    version = parse_torch_version(text, label)
+    oldest = load_catalog().oldest_version
+    if version < oldest:
+        oldest_text = _dotted_version(oldest)
+        raise ConfigError(f"{label}: {text} is older than the oldest torch the catalog knows ({oldest_text})")
+    return version
+
+
+def _dotted_version(version: tuple[int, int]) -> str:
+    return ".".join(map(str, version))
 
 
 _REQUIREMENT = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(?P<spec>[^;#]*)", re.IGNORECASE)

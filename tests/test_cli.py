@@ -275,3 +275,32 @@ def test_a_folder_named_explicitly_is_walked_even_inside_an_excluded_one(cli, tm
     result = cli(".venv/lib/site-packages/pkg", cwd=tmp_path)
     assert result.stdout.splitlines()[0].startswith(".venv/lib/site-packages/pkg/bad.py:3:1: RPL201")
     assert len(result.stdout.splitlines()) == 2  # the hidden folder below it is still skipped
+
+
+def test_torch_versions_beyond_the_catalog(cli, tmp_path: Path) -> None:
+    (tmp_path / "ok.py").write_text("import torch\n")
+    newer = cli("check", "--no-cache", "--torch-version", "9.9", "ok.py", cwd=tmp_path)
+    assert newer.returncode == 0
+    assert newer.stderr.startswith("repro-lint: warning: torch 9.9 is newer than the catalog's newest facts")
+    assert len(newer.stderr.splitlines()) == 1
+    older = cli("check", "--no-cache", "--torch-version", "0.3", "ok.py", cwd=tmp_path)
+    assert older.returncode == 2
+    assert older.stderr == "repro-lint: error: --torch-version: 0.3 is older than the oldest torch the catalog knows (1.8)\n"
+
+
+def test_help_lists_the_commands(cli) -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("check", "rules", "rule", "verify"):
+        assert f"  {command} " in result.stdout, result.stdout
+
+
+def test_statistics_prints_counts_instead_of_findings(cli, tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("import torch\ntorch.backends.cudnn.benchmark = True\nx = torch.randn(3)\n")
+    result = cli("check", "--no-cache", "--statistics", "a.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "1  RPL101  [*]  unseeded-torch-rng",
+        "1  RPL201  [*]  cudnn-benchmark-enabled",
+        "Found 2 findings (2 fixable with --fix).",
+    ]

@@ -13,13 +13,13 @@ def fixable(finding: Finding, unsafe_fixes: bool) -> bool:
 
 def render(findings: Sequence[Finding], context: ReportContext) -> str:
     lines = []
-    for f in findings:
-        marker = " [*]" if fixable(f, context.unsafe_fixes) else ""
-        cell = f"cell {f.cell}:" if f.cell is not None else ""
-        lines.append(f"{f.path}:{cell}{f.line}:{f.column}: {f.code}{marker} {f.message}")
-    if context.statistics and findings:
-        lines.append("")
+    if context.statistics:  # as ruff does: the counts instead of the findings
         lines.extend(statistics(findings, context))
+    else:
+        for f in findings:
+            marker = " [*]" if fixable(f, context.unsafe_fixes) else ""
+            cell = f"cell {f.cell}:" if f.cell is not None else ""
+            lines.append(f"{f.path}:{cell}{f.line}:{f.column}: {f.code}{marker} {f.message}")
     closing = summary(findings, context)
     if closing:
         lines.append(closing)
