@@ -10,6 +10,7 @@ from repro_lint.rule import SAFE, TEST_CODE, Fix, Insert, Rule, RuleContext, Vio
 
 from ._seeding import RNG_LABEL, code_of
 
+
 class LateSeed(Rule):
     """
     What it does:
