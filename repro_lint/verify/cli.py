@@ -14,10 +14,16 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 from repro_lint.cli import EXIT_CLEAN, EXIT_ERROR, Parser, UsageError, comma_list
+
+if TYPE_CHECKING:
+    from repro_lint.catalog import Catalog
+    from repro_lint.verify.probes import Device, Machine, ProbeTarget, Site
 
 EXIT_OBSERVED = 1
 DEFAULT_RUNS = 5
@@ -30,7 +36,7 @@ class Terminated(BaseException):
     """SIGTERM, raised where the process is so that the children's process groups are killed on the way out."""
 
 
-def _raise_terminated(signum, frame) -> NoReturn:
+def _raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
     raise Terminated
 
 
@@ -166,7 +172,7 @@ def _probe_mode(args: argparse.Namespace) -> int:
     return EXIT_CLEAN if all(probes.is_clean(result) for result in results) else EXIT_OBSERVED
 
 
-def _target(catalog, op_id: str, literals: dict[str, object], dtype: str | None):
+def _target(catalog: Catalog, op_id: str, literals: dict[str, object], dtype: str | None) -> ProbeTarget:
     from repro_lint.verify.probes import ProbeTarget
 
     try:
@@ -179,7 +185,7 @@ def _target(catalog, op_id: str, literals: dict[str, object], dtype: str | None)
                        dtype or str(literals.get("dtype", "float32")), shaped_by)
 
 
-def _finding_sites(catalog, paths: list[Path], dtype: str | None):
+def _finding_sites(catalog: Catalog, paths: list[Path], dtype: str | None) -> list[Site]:
     from repro_lint.verify.findings import LintError, call_literals, finding_op, lint
     from repro_lint.verify.probes import Site
 
@@ -198,7 +204,7 @@ def _finding_sites(catalog, paths: list[Path], dtype: str | None):
     return sites
 
 
-def _devices(machine: dict[str, object], wanted: list[str] | None) -> list[dict[str, str]]:
+def _devices(machine: Machine, wanted: list[str] | None) -> list[Device]:
     available = machine["devices"]
     if not wanted:
         return available

@@ -20,6 +20,8 @@ import json
 import platform
 import sys
 from pathlib import Path
+from types import CodeType
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -27,6 +29,9 @@ import torch.nn.functional as F
 from torch.utils._pytree import tree_flatten
 
 from repro_lint.lifetime import end_group_with_parent
+
+if TYPE_CHECKING:
+    from repro_lint.verify.probes import ProbeSpec
 
 
 def describe() -> dict[str, object]:
@@ -59,7 +64,9 @@ def _namespace(device: torch.device, dtype: torch.dtype, seed: int) -> dict[str,
             "g": generator, "R": randn, "I": randint}
 
 
-def run_probe_once(code, device: torch.device, dtype: torch.dtype, seed: int) -> list[tuple[str, torch.Tensor]]:
+def run_probe_once(
+    code: CodeType, device: torch.device, dtype: torch.dtype, seed: int
+) -> list[tuple[str, torch.Tensor]]:
     """Run the probe and return its named results: the outputs, then gradients it did not return."""
     torch.manual_seed(seed)
     namespace = _namespace(device, dtype, seed)
@@ -113,7 +120,7 @@ def _abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(diff.max()) if diff.numel() else 0.0
 
 
-def _series(code, device: torch.device, dtype: torch.dtype, runs: int, seed: int) -> dict[str, object]:
+def _series(code: CodeType, device: torch.device, dtype: torch.dtype, runs: int, seed: int) -> dict[str, object]:
     fingerprints: list[str] = []
     first: list[tuple[str, torch.Tensor]] | None = None
     worst, where = 0.0, ""
@@ -128,7 +135,7 @@ def _series(code, device: torch.device, dtype: torch.dtype, runs: int, seed: int
     return {"runs": runs, "distinct": len(set(fingerprints)), "max_abs_diff": worst, "differs_in": where}
 
 
-def probe(spec: dict[str, object]) -> dict[str, object]:
+def probe(spec: ProbeSpec) -> dict[str, object]:
     torch.set_num_threads(int(spec["threads"]))
     device = torch.device(str(spec["device"]))
     dtype = getattr(torch, str(spec["dtype"]))

@@ -11,9 +11,10 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TypedDict
 
 from repro_lint.verify.processes import ChildResult, python_module_command, run_child
 
@@ -55,7 +56,73 @@ class ProbeSettings:
     seed: int = 0
 
 
-def describe_machine(threads: int | None) -> dict[str, object]:
+class Device(TypedDict):
+    device: str
+    name: str
+
+
+class Machine(TypedDict):
+    """What `probe_worker describe` reports, plus the thread count the probes run with."""
+
+    torch: str
+    cuda: str | None
+    cudnn: int | None
+    default_threads: int
+    devices: list[Device]
+    threads: int  # added by describe_machine, not the worker
+
+
+class ProbeSpec(TypedDict):
+    """The spec file that `probe_worker probe` reads."""
+
+    op: str
+    probe: str
+    device: str
+    dtype: str
+    runs: int
+    seed: int
+    threads: int
+
+
+class Series(TypedDict, total=False):
+    """One mode's runs: counts from the worker, or the error it raised; `verdict` is added here."""
+
+    runs: int
+    distinct: int
+    max_abs_diff: float
+    differs_in: str
+    error: str  # default mode
+    raises: str  # deterministic mode
+    verdict: str
+
+
+class _OutcomeBase(TypedDict):
+    default: Series
+
+
+class Outcome(_OutcomeBase, total=False):
+    """What one (probe, device) run gave: the worker's result, or why the child failed."""
+
+    threads: int
+    deterministic: Series  # absent when default mode raised
+    failure: str
+    output: str
+
+
+class ProbeResult(Outcome):
+    path: str | None
+    line: int | None
+    column: int | None
+    code: str | None
+    op: str
+    title: str
+    dtype: str
+    shaped_by: str
+    device: str
+    device_name: str
+
+
+def describe_machine(threads: int | None) -> Machine:
     """Versions and devices, as the child processes see them."""
     with tempfile.TemporaryDirectory(prefix="repro-lint-verify-") as folder:
         result_path, ready = Path(folder, "machine.json"), Path(folder, "ready")
@@ -65,20 +132,20 @@ def describe_machine(threads: int | None) -> dict[str, object]:
             tail = result.output_tail()
             raise VerifyError(f"cannot start torch ({result.describe_failure()})"
                               + (f":\n{tail}" if tail else ""))
-        machine = json.loads(result_path.read_text())
+        machine: Machine = json.loads(result_path.read_text())
     machine["threads"] = threads or machine["default_threads"]
     return machine
 
 
 def run_probes(
     sites: Sequence[Site],
-    devices: Sequence[dict[str, str]],
+    devices: Sequence[Device],
     settings: ProbeSettings,
     progress: Callable[[int, int, str], None] | None = None,
-) -> list[dict[str, object]]:
+) -> list[ProbeResult]:
     """One result per site and device. Sites sharing a target share its runs."""
     targets = list(dict.fromkeys(site.target for site in sites))
-    observed: dict[tuple[ProbeTarget, str], dict[str, object]] = {}
+    observed: dict[tuple[ProbeTarget, str], Outcome] = {}
     total = len(targets) * len(devices)
     for target in targets:
         for device in devices:
@@ -87,7 +154,7 @@ def run_probes(
             observed[target, device["device"]] = _run_one(target, device["device"], settings)
     if progress is not None:
         progress(total, total, "")
-    results = []
+    results: list[ProbeResult] = []
     for site in sites:
         for device in devices:
             outcome = observed[site.target, device["device"]]
@@ -101,16 +168,16 @@ def run_probes(
     return results
 
 
-def _run_one(target: ProbeTarget, device: str, settings: ProbeSettings) -> dict[str, object]:
-    spec = {"op": target.op, "probe": target.code, "device": device, "dtype": target.dtype,
-            "runs": settings.runs, "seed": settings.seed, "threads": settings.threads}
+def _run_one(target: ProbeTarget, device: str, settings: ProbeSettings) -> Outcome:
+    spec: ProbeSpec = {"op": target.op, "probe": target.code, "device": device, "dtype": target.dtype,
+                       "runs": settings.runs, "seed": settings.seed, "threads": settings.threads}
     with tempfile.TemporaryDirectory(prefix="repro-lint-probe-") as folder:
         spec_path, result_path, ready = Path(folder, "spec.json"), Path(folder, "result.json"), Path(folder, "ready")
         spec_path.write_text(json.dumps(spec))
         child = run_child(python_module_command(WORKER, str(ready), "probe", str(spec_path), str(result_path)),
                           settings.timeout, ready, env=_child_env(settings.threads))
         if not child.failed and result_path.exists():
-            outcome = json.loads(result_path.read_text())
+            outcome: Outcome = json.loads(result_path.read_text())
             outcome["default"]["verdict"] = default_verdict(outcome["default"])
             if "deterministic" in outcome:
                 outcome["deterministic"]["verdict"] = deterministic_verdict(outcome["deterministic"])
@@ -118,13 +185,13 @@ def _run_one(target: ProbeTarget, device: str, settings: ProbeSettings) -> dict[
     return _failed(child)
 
 
-def _failed(child: ChildResult) -> dict[str, object]:
+def _failed(child: ChildResult) -> Outcome:
     failure = child.describe_failure()
     return {"failure": failure, "output": child.output_tail(),
             "default": {"verdict": failure}, "deterministic": {"verdict": failure}}
 
 
-def default_verdict(series: dict[str, object]) -> str:
+def default_verdict(series: Series) -> str:
     if "error" in series:
         return f"error: {series['error']}"
     runs, distinct = series["runs"], series["distinct"]
@@ -134,7 +201,7 @@ def default_verdict(series: dict[str, object]) -> str:
             f"max abs diff {series['max_abs_diff']:.3g} in {series['differs_in']})")
 
 
-def deterministic_verdict(series: dict[str, object]) -> str:
+def deterministic_verdict(series: Series) -> str:
     if "raises" in series:
         return f"raises under deterministic mode: {series['raises']}"
     if series["distinct"] == 1:
@@ -142,7 +209,7 @@ def deterministic_verdict(series: dict[str, object]) -> str:
     return f"nondeterministic under deterministic mode ({series['distinct']} distinct of {series['runs']})"
 
 
-def is_clean(result: dict[str, object]) -> bool:
+def is_clean(result: ProbeResult) -> bool:
     """Deterministic in both modes, without raising, crashing or timing out."""
     return (str(result["default"]["verdict"]).startswith("deterministic (")
             and result["deterministic"]["verdict"] == "deterministic under deterministic mode")
@@ -163,7 +230,7 @@ def _child_env(threads: int | None) -> dict[str, str]:
 # -- reports --------------------------------------------------------------------
 
 
-def render_text(machine: dict[str, object], settings: ProbeSettings, results: list[dict[str, object]]) -> str:
+def render_text(machine: Machine, settings: ProbeSettings, results: list[ProbeResult]) -> str:
     lines = [_environment_line(machine, settings)]
     header = ("location", "op", "device", "default mode", "deterministic mode")
     rows = [header]
@@ -177,22 +244,23 @@ def render_text(machine: dict[str, object], settings: ProbeSettings, results: li
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
     for result in results:
         if result.get("output"):
-            lines.append(f"\n{result['op']} on {result['device']}: {result['failure']}; its output:\n{result['output']}")
+            lines.append(f"\n{result['op']} on {result['device']}: {result['failure']}; its output:\n"
+                         f"{result['output']}")
     return "\n".join(lines) + "\n"
 
 
-def render_json(machine: dict[str, object], settings: ProbeSettings, results: list[dict[str, object]]) -> str:
+def render_json(machine: Machine, settings: ProbeSettings, results: list[ProbeResult]) -> str:
     document = {"environment": _environment(machine, settings), "results": results}
     return json.dumps(document, indent=2) + "\n"
 
 
-def _environment(machine: dict[str, object], settings: ProbeSettings) -> dict[str, object]:
+def _environment(machine: Machine, settings: ProbeSettings) -> dict[str, object]:
     return {"torch": machine["torch"], "cuda": machine["cuda"], "cudnn": machine["cudnn"],
             "cpu_threads": settings.threads, "runs": settings.runs, "seed": settings.seed,
             "devices": machine["devices"]}
 
 
-def _environment_line(machine: dict[str, object], settings: ProbeSettings) -> str:
+def _environment_line(machine: Machine, settings: ProbeSettings) -> str:
     return (f"torch {machine['torch']}, CUDA {machine['cuda'] or '-'}, cuDNN {machine['cudnn'] or '-'}; "
             f"CPU threads: {settings.threads}; {settings.runs} runs per mode, seed {settings.seed}")
 

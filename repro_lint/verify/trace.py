@@ -16,6 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, cast
 
 from repro_lint.engine import Finding
 from repro_lint.verify.findings import finding_op
@@ -23,6 +24,94 @@ from repro_lint.verify.processes import ChildResult, python_module_command, run_
 
 WORKER = "repro_lint.verify.trace_worker"
 DEFAULT_HASH_SEED = "0"
+
+
+class TraceEnvironment(TypedDict):
+    torch: str
+    cuda: str | None
+    cudnn: int | None
+    threads: int
+    cuda_device: str | None
+
+
+class Alert(TypedDict):
+    location: str
+    op: str
+    message: str
+
+
+class Trace(TypedDict):
+    """What `trace_worker` writes."""
+
+    environment: TraceEnvironment
+    exit_code: int
+    total_ops: int
+    ops: list[list[str]]  # [name, location, shapes, digest]
+    alerts: list[Alert]
+    reached: list[str]
+
+
+class _RunSummaryBase(TypedDict):
+    run: str
+    seconds: float
+
+
+class RunSummary(_RunSummaryBase, total=False):
+    exit_code: int
+    ops: int
+    ops_traced: int
+    failure: str
+    output: str
+
+
+class OpSide(TypedDict):
+    op: str
+    location: str
+    outputs: str
+    hash: str
+
+
+class _DivergenceBase(TypedDict):
+    index: int
+
+
+class Divergence(_DivergenceBase, total=False):
+    """Either both runs' op at `index` (None past a run's last op), or a note when only the counts differ."""
+
+    run_1: OpSide | None
+    run_2: OpSide | None
+    note: str
+
+
+class Comparison(TypedDict, total=False):
+    result: str  # 'identical' or 'diverged'
+    divergence: Divergence
+    identical_ops: int
+    total_ops: int
+
+
+class FindingStatus(TypedDict):
+    path: str
+    line: int
+    code: str
+    op: str
+    message: str
+    status: str
+
+
+class _ReportBase(TypedDict):
+    script: str
+    args: list[str]
+    environment: dict[str, object]
+    runs: list[RunSummary]
+
+
+class RunReport(_ReportBase, Comparison, total=False):
+    """After a failed run: `result` 'failed' and `failed_run`; else a comparison, `alerts` and `findings`."""
+
+    failed_run: str
+    alerts: list[Alert]
+    findings: list[FindingStatus]
 
 
 @dataclass(frozen=True)
@@ -38,17 +127,22 @@ class RunSettings:
 class TracedRun:
     label: str
     child: ChildResult
-    trace: dict | None
+    trace: Trace | None
 
     @property
     def failed(self) -> bool:
         return self.child.timed_out or self.trace is None or self.trace["exit_code"] != 0
 
-    def summary(self) -> dict[str, object]:
-        data: dict[str, object] = {"run": self.label, "seconds": round(self.child.seconds, 2)}
+    @property
+    def completed_trace(self) -> Trace:
+        """The trace of a run that did not fail: `failed` is true for every run without one."""
+        return cast(Trace, self.trace)
+
+    def summary(self) -> RunSummary:
+        data: RunSummary = {"run": self.label, "seconds": round(self.child.seconds, 2)}
         if self.trace is not None:
-            data.update(exit_code=self.trace["exit_code"], ops=self.trace["total_ops"],
-                        ops_traced=len(self.trace["ops"]))
+            data.update({"exit_code": self.trace["exit_code"], "ops": self.trace["total_ops"],
+                         "ops_traced": len(self.trace["ops"])})
         if self.failed:
             data["failure"] = (self.child.describe_failure() if self.trace is None or self.child.timed_out
                                else f"exited with code {self.trace['exit_code']}")
@@ -56,19 +150,19 @@ class TracedRun:
         return data
 
 
-def verify_run(settings: RunSettings, findings: list[Finding]) -> dict[str, object]:
+def verify_run(settings: RunSettings, findings: list[Finding]) -> RunReport:
     """Run the script (twice, then under deterministic mode) and build the report."""
     with tempfile.TemporaryDirectory(prefix="repro-lint-trace-") as folder:
         first = _traced(settings, "1", settings.threads, False, Path(folder))
         runs = [first]
         if not first.failed:
-            threads = first.trace["environment"]["threads"]
+            threads = first.completed_trace["environment"]["threads"]
             runs.append(_traced(settings, "2", threads, False, Path(folder)))
             if not runs[1].failed:
                 runs.append(_traced(settings, "deterministic mode", threads, True, Path(folder)))
-    report: dict[str, object] = {
+    report: RunReport = {
         "script": str(settings.script), "args": list(settings.args),
-        "environment": {**(first.trace or {}).get("environment", {}),
+        "environment": {**(first.trace.get("environment", {}) if first.trace else {}),
                         "PYTHONHASHSEED": _hash_seed(), "max_ops": settings.max_ops},
         "runs": [run.summary() for run in runs],
     }
@@ -77,15 +171,15 @@ def verify_run(settings: RunSettings, findings: list[Finding]) -> dict[str, obje
         report["result"] = "failed"
         report["failed_run"] = failed.label
         return report
-    report.update(compare(runs[0].trace, runs[1].trace))
-    alerts = runs[2].trace["alerts"] if len(runs) > 2 else []
+    report.update(compare(runs[0].completed_trace, runs[1].completed_trace))
+    alerts = runs[2].completed_trace["alerts"] if len(runs) > 2 else []
     report["alerts"] = alerts
-    reached = {op[1] for run in runs for op in run.trace["ops"]} | set(runs[2].trace["reached"])
+    reached = {op[1] for run in runs for op in run.completed_trace["ops"]} | set(runs[2].completed_trace["reached"])
     report["findings"] = runtime_status(findings, alerts, reached)
     return report
 
 
-def compare(first: dict, second: dict) -> dict[str, object]:
+def compare(first: Trace, second: Trace) -> Comparison:
     """'identical' with the op count, or the first op where the traces differ."""
     ops_a, ops_b = first["ops"], second["ops"]
     for index, (a, b) in enumerate(zip(ops_a, ops_b)):
@@ -93,9 +187,9 @@ def compare(first: dict, second: dict) -> dict[str, object]:
             return {"result": "diverged", "divergence": _divergence(index, a, b)}
     if len(ops_a) != len(ops_b):
         index = min(len(ops_a), len(ops_b))
-        a = ops_a[index] if index < len(ops_a) else None
-        b = ops_b[index] if index < len(ops_b) else None
-        return {"result": "diverged", "divergence": _divergence(index, a, b)}
+        extra_a = ops_a[index] if index < len(ops_a) else None
+        extra_b = ops_b[index] if index < len(ops_b) else None
+        return {"result": "diverged", "divergence": _divergence(index, extra_a, extra_b)}
     if first["total_ops"] != second["total_ops"]:
         # Past --max-ops only the counts are known.
         return {"result": "diverged", "divergence": {
@@ -104,8 +198,8 @@ def compare(first: dict, second: dict) -> dict[str, object]:
     return {"result": "identical", "identical_ops": len(ops_a), "total_ops": first["total_ops"]}
 
 
-def _divergence(index: int, a: list | None, b: list | None) -> dict[str, object]:
-    def side(entry: list | None) -> dict[str, object] | None:
+def _divergence(index: int, a: list[str] | None, b: list[str] | None) -> Divergence:
+    def side(entry: list[str] | None) -> OpSide | None:
         if entry is None:
             return None
         op, location, shapes, digest = entry
@@ -114,13 +208,13 @@ def _divergence(index: int, a: list | None, b: list | None) -> dict[str, object]
     return {"index": index, "run_1": side(a), "run_2": side(b)}
 
 
-def runtime_status(findings: list[Finding], alerts: list[dict], reached: set[str]) -> list[dict[str, object]]:
+def runtime_status(findings: list[Finding], alerts: list[Alert], reached: set[str]) -> list[FindingStatus]:
     """Each finding that names an op, marked 'confirmed at runtime', 'reached, no alert' or 'not reached'.
 
     Other findings (flags, seeding) have no op of their own that a trace could show running.
     """
     alerted = {alert["location"] for alert in alerts}
-    marked = []
+    marked: list[FindingStatus] = []
     for finding in findings:
         op = finding_op(finding)
         if op is None:
@@ -171,7 +265,7 @@ def _child_env(threads: int | None) -> dict[str, str]:
 # -- reports --------------------------------------------------------------------
 
 
-def render_text(report: dict[str, object]) -> str:
+def render_text(report: RunReport) -> str:
     env = report["environment"]
     versions = (f"torch {env['torch']}, CUDA {env['cuda'] or '-'}, cuDNN {env['cudnn'] or '-'}; "
                 f"CPU threads: {env['threads']}; " if "torch" in env else "")
@@ -201,11 +295,12 @@ def render_text(report: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _divergence_lines(divergence: dict[str, object]) -> list[str]:
+def _divergence_lines(divergence: Divergence) -> list[str]:
     if "note" in divergence:
         return [f"diverged: {divergence['note']}"]
     first, second = divergence["run_1"], divergence["run_2"]
-    where = first or second
+    # compare() leaves both sides None only in a divergence with a note.
+    where = cast(OpSide, first or second)
     lines = [f"diverged at op #{divergence['index'] + 1}: {where['op']} at {where['location']}"]
     for label, side in (("run 1", first), ("run 2", second)):
         if side is None:
@@ -217,5 +312,5 @@ def _divergence_lines(divergence: dict[str, object]) -> list[str]:
     return lines
 
 
-def render_json(report: dict[str, object]) -> str:
+def render_json(report: RunReport) -> str:
     return json.dumps(report, indent=2) + "\n"

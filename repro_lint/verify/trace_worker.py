@@ -19,6 +19,7 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
+from types import FrameType
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -70,7 +71,7 @@ class UserFrames:
 
     def location(self) -> str:
         """'path:line' of the innermost user frame on the current Python stack."""
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             display = self._display(frame.f_code.co_filename)
             if display is not None:
@@ -131,11 +132,12 @@ class OpTracer(TorchDispatchMode):
             entry[3] = "uninitialized"
         else:
             digests = [tensor_digest(t) for t in tensors]
-            if any(d is None for d in digests):
+            hashed = [d for d in digests if d is not None]
+            if len(hashed) < len(digests):
                 entry[3] = "unhashable"
-            elif digests:
-                combined = digests[0]
-                for position, digest in enumerate(digests[1:], start=2):
+            elif hashed:
+                combined = hashed[0]
+                for position, digest in enumerate(hashed[1:], start=2):
                     combined = combined * 1000003 + digest * position
                 self._pending.append((len(self.ops), combined))
             else:
