@@ -231,3 +231,42 @@ def test_the_linter_and_the_verifier_front_end_do_not_import_torch():
     check = ("import sys, repro_lint.cli, repro_lint.verify.cli, repro_lint.verify.probes, "
              "repro_lint.verify.trace; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", check], check=True)
+
+
+@needs_torch
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_seeded_script_with_a_dataloader_and_dropout_is_identical(tmp_path, monkeypatch, capsys, workers):
+    write(tmp_path, "loader.py", f"""\
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        if __name__ == "__main__":
+            torch.manual_seed(0)
+            data = TensorDataset(torch.randn(32, 4), torch.randn(32, 1))
+            model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+            loader = DataLoader(data, batch_size=8, shuffle=True, num_workers={workers})
+            for x, y in loader:
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                loss.backward()
+            print(loss.item())
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    code, out = verify(capsys, "--run", "loader.py", "--threads", "1")
+
+    assert "identical: " in out and "diverged" not in out, out
+    assert code == 0, out
+
+
+@needs_torch
+def test_a_probe_that_fails_by_default_is_reported_in_both_modes():
+    broken = probes.ProbeTarget("broken", "raises", "out = torch.ones(2) + torch.ones(3)\n", "float32")
+    cpu = [{"device": "cpu", "name": "test"}]
+    settings = probes.ProbeSettings(runs=2, threads=1, timeout=60)
+
+    [result] = probes.run_probes([probes.Site(broken)], cpu, settings)
+
+    assert result["default"]["verdict"].startswith("error: RuntimeError: The size of tensor a (2)")
+    assert result["deterministic"]["verdict"] == "not run: the probe failed in default mode"
+    assert "not run: the probe failed in default mode" in probes.render_text(
+        {"torch": "x", "cuda": None, "cudnn": None}, settings, [result])

@@ -146,6 +146,7 @@ def probe(spec: ProbeSpec) -> dict[str, object]:
         result["default"] = _series(code, device, dtype, runs, seed)
     except Exception as error:  # noqa: BLE001 - the probe's failure is the observation
         result["default"] = {"error": _one_line(error)}
+        result["deterministic"] = {"error": "not run: the probe failed in default mode"}
         return result
     torch.use_deterministic_algorithms(True)
     try:

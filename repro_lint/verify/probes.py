@@ -91,7 +91,7 @@ class Series(TypedDict, total=False):
     distinct: int
     max_abs_diff: float
     differs_in: str
-    error: str  # default mode
+    error: str  # the probe failed (in deterministic mode: not run, since it failed by default)
     raises: str  # deterministic mode
     verdict: str
 
@@ -202,6 +202,8 @@ def default_verdict(series: Series) -> str:
 
 
 def deterministic_verdict(series: Series) -> str:
+    if "error" in series:
+        return series["error"]
     if "raises" in series:
         return f"raises under deterministic mode: {series['raises']}"
     if series["distinct"] == 1:

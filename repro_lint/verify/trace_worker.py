@@ -33,6 +33,11 @@ UNINITIALIZED_OUTPUT_OPS = frozenset({
     "aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
     "aten.new_empty_strided", "aten.empty_permuted",
 })
+# Ops that carry no data (profiler ranges): not part of what a run computes.
+NO_DATA_NAMESPACES = ("profiler.",)
+# Python values that are data; anything else an op returns (a profiler handle, an opaque
+# object) prints its memory address, which differs in every run.
+_DATA_VALUES = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
 # Digests stay on the device and are copied to the host in batches: one copy
 # per op would synchronize a GPU after every kernel.
 DIGEST_BATCH = 2048
@@ -119,7 +124,7 @@ class OpTracer(TorchDispatchMode):
         self.total_ops += 1
         location = self.frames.location()
         self.reached.add(location)
-        if len(self.ops) < self.max_ops:
+        if len(self.ops) < self.max_ops and not name.startswith(NO_DATA_NAMESPACES):
             self._record(str(func), name, location, result)
         return result
 
@@ -142,7 +147,8 @@ class OpTracer(TorchDispatchMode):
                 self._pending.append((len(self.ops), combined))
             else:
                 # `.item()` and friends return Python scalars: the value is its own digest.
-                entry[3] = "value " + ",".join(repr(leaf) for leaf in leaves)
+                entry[3] = "value " + ",".join(repr(leaf) if isinstance(leaf, _DATA_VALUES) else "object"
+                                              for leaf in leaves)
         self.ops.append(entry)
         if len(self._pending) >= DIGEST_BATCH:
             self.flush()
