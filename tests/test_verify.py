@@ -270,3 +270,27 @@ def test_a_probe_that_fails_by_default_is_reported_in_both_modes():
     assert result["deterministic"]["verdict"] == "not run: the probe failed in default mode"
     assert "not run: the probe failed in default mode" in probes.render_text(
         {"torch": "x", "cuda": None, "cudnn": None}, settings, [result])
+
+
+@needs_torch
+def test_a_cuda_only_op_on_a_machine_without_cuda_is_not_observable(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine can observe CUDA behaviour")
+    code, out = verify(capsys, "--op", "index_add", "--runs", "2", "--format", "json")
+
+    assert code == 0
+    [result] = json.loads(out)["results"]
+    assert result["device"] == "cpu"
+    assert result["default"]["verdict"] == "not observable here (needs CUDA)"
+    assert result["deterministic"]["verdict"] == "not observable here (needs CUDA)"
+
+
+def test_verify_takes_the_torch_version_check_takes(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "clean.py", "import torch\n")
+    monkeypatch.chdir(tmp_path)
+    code, out = verify(capsys, "--torch-version", "2.13", "clean.py")
+    assert (code, out.strip()) == (0, "no findings name a catalog op; nothing to probe")
+    code, _ = verify(capsys, "--torch-version", "banana", "clean.py")
+    assert code == 2

@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
                              f"(default {DEFAULT_RUN_TIMEOUT:g}), counted once torch is imported")
     parser.add_argument("--max-ops", type=_positive_int, default=DEFAULT_MAX_OPS,
                         help=f"with --run: ops traced and hashed per run (default {DEFAULT_MAX_OPS})")
+    parser.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets, as for check")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
@@ -129,7 +130,7 @@ def _run_mode(args: argparse.Namespace, script_args: list[str]) -> int:
     )
 
     try:
-        findings = lint([args.run])
+        findings = lint([args.run], args.torch_version)
     except LintError as error:
         raise UsageError(str(error)) from None
     settings = RunSettings(args.run, tuple(script_args), args.threads, args.max_ops,
@@ -153,7 +154,7 @@ def _probe_mode(args: argparse.Namespace) -> int:
         raise UsageError(f"op catalog: {error}") from None
     sites = [probes.Site(_target(catalog, op_id, {}, args.dtype)) for op_id in args.op]
     if args.paths:
-        sites.extend(_finding_sites(catalog, args.paths, args.dtype))
+        sites.extend(_finding_sites(catalog, args.paths, args.dtype, args.torch_version))
     if not sites:
         print("no findings name a catalog op; nothing to probe")
         return EXIT_CLEAN
@@ -182,15 +183,15 @@ def _target(catalog: Catalog, op_id: str, literals: dict[str, object], dtype: st
     copied = {key: value for key, value in literals.items() if key in entry.probe_defaults}
     shaped_by = ", ".join(f"{key}={value!r}" for key, value in copied.items())
     return ProbeTarget(entry.id, entry.title, entry.render_probe(**copied),
-                       dtype or str(literals.get("dtype", "float32")), shaped_by)
+                       dtype or str(literals.get("dtype", "float32")), shaped_by, entry.device)
 
 
-def _finding_sites(catalog: Catalog, paths: list[Path], dtype: str | None) -> list[Site]:
+def _finding_sites(catalog: Catalog, paths: list[Path], dtype: str | None, torch_version: str | None) -> list[Site]:
     from repro_lint.verify.findings import LintError, call_literals, finding_op, lint
     from repro_lint.verify.probes import Site
 
     try:
-        findings = lint(paths)
+        findings = lint(paths, torch_version)
     except LintError as error:
         raise UsageError(str(error)) from None
     sites = []

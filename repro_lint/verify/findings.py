@@ -23,7 +23,7 @@ class LintError(Exception):
     pass
 
 
-def lint(paths: Sequence[Path]) -> list[Finding]:
+def lint(paths: Sequence[Path], torch_version: str | None = None) -> list[Finding]:
     """The findings `repro-lint check` reports for `paths`, with the project's configuration."""
     from repro_lint.config import ConfigError, Overrides, load_settings
     from repro_lint.discovery import discover
@@ -32,7 +32,7 @@ def lint(paths: Sequence[Path]) -> list[Finding]:
 
     rules = all_rules()
     try:
-        settings = load_settings(paths[0], (r.code for r in rules), Overrides(), None)
+        settings = load_settings(paths[0], (r.code for r in rules), Overrides(torch_version=torch_version), None)
     except ConfigError as error:
         raise LintError(str(error)) from None
     found = discover(list(paths), settings)

@@ -19,6 +19,7 @@ from typing import TypedDict
 from repro_lint.verify.processes import ChildResult, python_module_command, run_child
 
 WORKER = "repro_lint.verify.probe_worker"
+ACCELERATORS = {"cuda": "CUDA", "mps": "MPS"}  # device conditions a machine may lack
 DESCRIBE_TIMEOUT = 120.0
 
 
@@ -35,6 +36,7 @@ class ProbeTarget:
     code: str
     dtype: str
     shaped_by: str = ""  # the user's arguments copied into the probe, for the report
+    device: str = "any"  # the catalog's device condition: "cuda" (or "mps") ops misbehave only there
 
 
 @dataclass(frozen=True)
@@ -147,11 +149,15 @@ def run_probes(
     targets = list(dict.fromkeys(site.target for site in sites))
     observed: dict[tuple[ProbeTarget, str], Outcome] = {}
     total = len(targets) * len(devices)
+    present = {device["device"] for device in devices}
     for target in targets:
         for device in devices:
             if progress is not None:
                 progress(len(observed), total, f"{target.op} on {device['device']}")
-            observed[target, device["device"]] = _run_one(target, device["device"], settings)
+            if target.device in ACCELERATORS and target.device not in present:
+                observed[target, device["device"]] = _not_observable(target.device)
+            else:
+                observed[target, device["device"]] = _run_one(target, device["device"], settings)
     if progress is not None:
         progress(total, total, "")
     results: list[ProbeResult] = []
@@ -185,6 +191,12 @@ def _run_one(target: ProbeTarget, device: str, settings: ProbeSettings) -> Outco
     return _failed(child)
 
 
+def _not_observable(needed: str) -> Outcome:
+    """A device-specific behaviour on a machine without that device: nothing to run, nothing to claim."""
+    verdict = f"not observable here (needs {ACCELERATORS[needed]})"
+    return {"default": {"verdict": verdict}, "deterministic": {"verdict": verdict}}
+
+
 def _failed(child: ChildResult) -> Outcome:
     failure = child.describe_failure()
     return {"failure": failure, "output": child.output_tail(),
@@ -212,7 +224,9 @@ def deterministic_verdict(series: Series) -> str:
 
 
 def is_clean(result: ProbeResult) -> bool:
-    """Deterministic in both modes, without raising, crashing or timing out."""
+    """Deterministic in both modes, without raising, crashing or timing out; or not observable here."""
+    if str(result["default"]["verdict"]).startswith("not observable here"):
+        return True
     return (str(result["default"]["verdict"]).startswith("deterministic (")
             and result["deterministic"]["verdict"] == "deterministic under deterministic mode")
 
