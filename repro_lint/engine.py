@@ -18,6 +18,7 @@ import libcst as cst
 
 from repro_lint.config import Settings, relative_posix
 from repro_lint.document import locate_findings
+from repro_lint.effects import SEEDED
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import apply_fixes
 from repro_lint.parse_limits import too_complex
@@ -285,7 +286,7 @@ def internal_error(display: str, error: BaseException) -> str:
 
 def seed_function_effects(names: Sequence[str]) -> dict[str, frozenset[str]]:
     """Config `seed-functions`: project helpers that seed every global RNG."""
-    every = frozenset({"seed:torch", "seed:random", "seed:numpy"})
+    every = frozenset(SEEDED.values())
     return {name: every for name in names}
 
 

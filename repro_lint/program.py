@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from repro_lint.effects import DREW, SEEDED
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
 from repro_lint.project import ProjectFacts
-from repro_lint.rules._seeding import RNGS, consumed_rng, seeded_rngs
+from repro_lint.rng import RNGS, consumed_rng, seeded_rngs
 
 # Packages whose seeding functions are known by name; anything else named like
 # a seed function and defined outside the linted tree is trusted to seed.
@@ -189,9 +190,9 @@ class Program:
             consumes |= set(flow.first_unseeded)
         elif call.qualname is not None:
             effects = self.project.effects_of(call.qualname)
-            seeds |= {effect[len("seed:"):] for effect in effects if effect.startswith("seed:")}
+            seeds |= {rng for rng in RNGS if SEEDED[rng] in effects}
             # Order inside another file's function is not known: its seeds count as first.
-            consumes |= {effect[len("rng:"):] for effect in effects if effect.startswith("rng:")} - seeds
+            consumes |= {rng for rng in RNGS if DREW[rng] in effects} - seeds
             if self._outside_seed_helper(call.qualname):
                 seeds |= set(RNGS)
         return Step(call, owner, index, frozenset(seeds), frozenset(consumes), callee)

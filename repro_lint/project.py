@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from repro_lint.effects import assignment_effects, call_effects
 from repro_lint.facts import CallSite, FileFacts, Scope
-from repro_lint.rules.effects import assignment_effects, call_effects
 
 
 @dataclass(frozen=True)

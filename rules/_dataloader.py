@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from repro_lint.effects import SEEDED
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope, argument, keyword_arg
 from repro_lint.fixes import header_end
+from repro_lint.rng import TORCH
 from repro_lint.rule import NO_PROGRAM, AddImport, Edit, Insert, RuleContext
 
 DATALOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
@@ -50,8 +52,6 @@ RNG_CONSTRUCTORS = frozenset({
     "torch.Generator",
 })
 
-TORCH_SEEDED = "seed:torch"
-
 HELPER_NAME = "seed_worker"
 _MAX_HELPER_SUFFIX = 9
 
@@ -67,7 +67,7 @@ def strict_only(ctx: RuleContext) -> str | None:
     facts, project = ctx.facts, ctx.project
     if not ctx.runs_in_a_program:
         return NO_PROGRAM
-    if TORCH_SEEDED in project.file_effects(facts) | project.program_effects(facts.module_name):
+    if SEEDED[TORCH] in project.file_effects(facts) | project.program_effects(facts.module_name):
         return "the program seeds torch, so its runs repeat today"
     return None
 

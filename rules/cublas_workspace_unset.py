@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from repro_lint.catalog import load_catalog
+from repro_lint.effects import env_set
 from repro_lint.facts import literal_bool
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
 
@@ -50,7 +51,7 @@ class CublasWorkspaceUnset(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         if not load_catalog().cublas_workspace_required(ctx.torch_version):
             return
-        if f"env:{WORKSPACE_ENV}" in ctx.project.file_effects(ctx.facts):
+        if env_set(WORKSPACE_ENV) in ctx.project.file_effects(ctx.facts):
             return
         version = ".".join(map(str, ctx.torch_version))
         for call in ctx.facts.calls_to("torch.use_deterministic_algorithms"):

@@ -6,9 +6,10 @@ import libcst as cst
 
 from repro_lint.facts import CallSite, FileFacts, Scope
 from repro_lint.program import program_for
+from repro_lint.rng import CUDA_SEEDS, TORCH
 from repro_lint.rule import SAFE, AddImport, Edit, Fix, Insert, Rule, RuleContext, Violation
 
-from ._seeding import CUDA_SEEDS, TORCH, code_of
+from ._seeding import code_of
 
 
 class CudaOnlySeed(Rule):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from repro_lint.catalog import format_version
+from repro_lint.effects import env_set
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
 
 from ._ops import OpMatcher, op_tag, reachable_effects
@@ -59,7 +60,7 @@ class CudaRnnWorkspace(Rule):
             return
         entry = matcher.catalog.entry(RNN_ENTRY)
         uses = list(matcher.uses_of(entry))
-        if not uses or f"env:{WORKSPACE_ENV}" in reachable_effects(ctx.facts, ctx.project):
+        if not uses or env_set(WORKSPACE_ENV) in reachable_effects(ctx.facts, ctx.project):
             return
         version = format_version(ctx.torch_version)
         for use in uses:

@@ -6,9 +6,10 @@ import libcst as cst
 
 from repro_lint.facts import FileFacts
 from repro_lint.program import DrawBeforeSeed, Program, program_for
+from repro_lint.rng import RNG_LABEL
 from repro_lint.rule import SAFE, TEST_CODE, Fix, Insert, Rule, RuleContext, Violation, strict_note
 
-from ._seeding import RNG_LABEL, code_of
+from ._seeding import code_of
 
 
 class LateSeed(Rule):

@@ -4,17 +4,10 @@ from collections.abc import Iterator
 
 from repro_lint.facts import CallSite
 from repro_lint.program import program_for
+from repro_lint.rng import NUMPY, NUMPY_BIT_GENERATORS, NUMPY_STREAM_CONSTRUCTORS, is_none
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
 
-from ._seeding import (
-    NUMPY,
-    NUMPY_BIT_GENERATORS,
-    NUMPY_STREAM_CONSTRUCTORS,
-    code_of,
-    is_none,
-    unseeded_rng_violations,
-    with_seed_argument,
-)
+from ._seeding import code_of, unseeded_rng_violations, with_seed_argument
 
 
 class UnseededNumpyRng(Rule):

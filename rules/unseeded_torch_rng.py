@@ -3,9 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from repro_lint.program import program_for
+from repro_lint.rng import TORCH
 from repro_lint.rule import SAFE, Rule, RuleContext, Violation
 
-from ._seeding import TORCH, unseeded_rng_violations
+from ._seeding import unseeded_rng_violations
 
 
 class UnseededTorchRng(Rule):

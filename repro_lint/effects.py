@@ -19,18 +19,28 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from repro_lint.facts import literal_bool, string_value
-
-from ._seeding import consumed_rng, seeded_rngs
+from repro_lint.rng import RNGS, consumed_rng, seeded_rngs
 
 if TYPE_CHECKING:
     from repro_lint.facts import AssignSite, CallSite, FileFacts
+
+DETERMINISTIC_MODE = "deterministic-mode"
+CUDNN_DETERMINISTIC = "cudnn-deterministic"
+SEEDED = {rng: f"seed:{rng}" for rng in RNGS}
+DREW = {rng: f"rng:{rng}" for rng in RNGS}
+
+
+def env_set(name: str) -> str:
+    """The effect of setting the environment variable `name`."""
+    return f"env:{name}"
+
 
 ENVIRON = "os.environ"
 _ENV_SETTERS = {"os.environ.setdefault", "os.putenv", "os.environ.update"}
 # Besides seeding, this helper sets the backend flags and variables (facts.md §5).
 _FULL_DETERMINISM = frozenset({
-    "deterministic-mode", "cudnn-deterministic", "env:CUBLAS_WORKSPACE_CONFIG",
-    "env:CUDA_LAUNCH_BLOCKING", "env:FLASH_ATTENTION_DETERMINISTIC",
+    DETERMINISTIC_MODE, CUDNN_DETERMINISTIC,
+    *(env_set(name) for name in ("CUBLAS_WORKSPACE_CONFIG", "CUDA_LAUNCH_BLOCKING", "FLASH_ATTENTION_DETERMINISTIC")),
 })
 _HELPERS_SETTING_FLAGS = {
     "transformers.enable_full_determinism": _FULL_DETERMINISM,
@@ -49,25 +59,25 @@ def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:
         first = call.argument(0, "key")
         key = string_value(first.value) if first else None
         if key:
-            return frozenset({f"env:{key}"})
+            return frozenset({env_set(key)})
         if name == "os.environ.update" and first is not None and isinstance(first.value, cst.Dict):
             return frozenset(
-                f"env:{k}" for e in first.value.elements
+                env_set(k) for e in first.value.elements
                 if isinstance(e, cst.DictElement) and (k := string_value(e.key))
             )
         return frozenset()
     if name == "torch.use_deterministic_algorithms":
         mode = call.argument(0, "mode")
         if mode is not None and literal_bool(mode.value) is True:
-            return frozenset({"deterministic-mode"})
+            return frozenset({DETERMINISTIC_MODE})
     return frozenset()
 
 
 def rng_call_effects(call: CallSite) -> frozenset[str]:
     """``seed:<rng>`` for the RNGs the call seeds, ``rng:<rng>`` for the one it draws from."""
-    seeded = frozenset(f"seed:{rng}" for rng in seeded_rngs(call))
+    seeded = frozenset(SEEDED[rng] for rng in seeded_rngs(call))
     consumed = consumed_rng(call)
-    return seeded | {f"rng:{consumed}"} if consumed else seeded
+    return seeded | {DREW[consumed]} if consumed else seeded
 
 
 def assignment_effects(site: AssignSite, facts: FileFacts) -> frozenset[str]:
@@ -77,7 +87,7 @@ def assignment_effects(site: AssignSite, facts: FileFacts) -> frozenset[str]:
         if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
             key = string_value(elements[0].slice.value)
             if key:
-                return frozenset({f"env:{key}"})
+                return frozenset({env_set(key)})
     if site.target_qualname == "torch.backends.cudnn.deterministic" and literal_bool(site.value) is True:
-        return frozenset({"cudnn-deterministic"})
+        return frozenset({CUDNN_DETERMINISTIC})
     return frozenset()

@@ -1,0 +1,48 @@
+"""Dependencies point one way: the core never imports a rule; only the registry loads them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CORE = [
+    "repro_lint.cache", "repro_lint.catalog", "repro_lint.cli", "repro_lint.config", "repro_lint.discovery",
+    "repro_lint.document", "repro_lint.effects", "repro_lint.engine", "repro_lint.facts", "repro_lint.fixes",
+    "repro_lint.flake8_plugin", "repro_lint.notebook", "repro_lint.positions", "repro_lint.program",
+    "repro_lint.project", "repro_lint.reporters", "repro_lint.rng", "repro_lint.rule", "repro_lint.runner",
+    "repro_lint.source", "repro_lint.suppression", "repro_lint.text_edits",
+]
+
+
+def loaded_rule_modules(script: str) -> list[str]:
+    check = f"""
+import sys
+{script}
+print("\\n".join(sorted(m for m in sys.modules if m.startswith("repro_lint.rules."))))
+"""
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_importing_the_core_loads_no_rule_module() -> None:
+    assert loaded_rule_modules("\n".join(f"import {module}" for module in CORE)) == []
+
+
+def test_linting_a_file_without_the_registry_loads_no_rule_module(tmp_path) -> None:
+    (tmp_path / "train.py").write_text("import torch\nx = torch.randn(3)\n")
+    script = f"""
+from pathlib import Path
+from repro_lint.config import load_settings
+from repro_lint.engine import Engine
+from repro_lint.runner import run_files
+engine = Engine(load_settings(Path({str(tmp_path)!r}), ()), ())
+run_files(engine, [Path({str(tmp_path / "train.py")!r})])
+"""
+    assert loaded_rule_modules(script) == []
+
+
+def test_the_registry_loads_every_rule_module() -> None:
+    assert "repro_lint.rules.unseeded_torch_rng" in loaded_rule_modules(
+        "from repro_lint.rules import all_rules\nall_rules()"
+    )
