@@ -28,4 +28,6 @@ example: $(VENV)/.installed
 	cd examples && ../$(BIN)/repro-lint check . --diff || [ $$? -eq 1 ]
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check repro_lint rules
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

@@ -16,19 +16,18 @@ linted too.
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
+import hypothesmith
 import libcst as cst
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repro_lint.config import Overrides, load_settings
 from repro_lint.engine import Engine
 from repro_lint.rules import all_rules
-from repro_lint.source import SourceFile
 from repro_lint.runner import run_files
+from repro_lint.source import SourceFile
 
 IMPORTS = [
     "import torch",
@@ -160,15 +159,8 @@ def test_fixes_keep_the_program_parseable_and_are_idempotent(text: str, tmp_path
     assert_inside(outcome.fixed, again)
 
 
-try:
-    import hypothesmith as _hypothesmith
-except ImportError:  # optional: generates programs from Python's grammar
-    _hypothesmith = None
-
-
-@pytest.mark.skipif(_hypothesmith is None, reason="hypothesmith is not installed")
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(text=_hypothesmith.from_grammar() if _hypothesmith else st.just(""))
+@given(text=hypothesmith.from_grammar())
 def test_programs_from_the_grammar_never_crash_the_engine(text: str, tmp_path: Path) -> None:
     outcome = lint_text(text, tmp_path, fix=True)
     assert outcome.error is None or "a fix produced invalid code" in outcome.error, outcome.error
