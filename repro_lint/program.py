@@ -29,6 +29,13 @@ from repro_lint.rng import RNGS, consumed_rng, seeded_rngs
 # Packages whose seeding functions are known by name; anything else named like
 # a seed function and defined outside the linted tree is trusted to seed.
 _KNOWN_PACKAGES = frozenset({"torch", "numpy", "random", "builtins"})
+# Calls that run a function in new processes, and where they take it. The processes start
+# from fresh interpreters (spawn): what the parent seeded is not seeded there.
+_SPAWNERS = {
+    "torch.multiprocessing.spawn": (0, "fn"),
+    "torch.multiprocessing.spawn.spawn": (0, "fn"),
+    "torch.multiprocessing.start_processes": (0, "fn"),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +48,7 @@ class Step:
     seeds: frozenset[str]
     consumes: frozenset[str]  # drawn from before any seed inside the call
     callee: FunctionSite | None  # the same-file function the call runs, if any
+    fresh_process: bool = False  # the callee runs in a new process (`mp.spawn`): nothing seeded there
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ class Consumption:
     @property
     def call(self) -> CallSite:
         return self.chain[-1].call
+
+    @property
+    def in_spawned_process(self) -> bool:
+        """Drawn in a process started by `mp.spawn`: a seed at the program's start does not reach it."""
+        return any(step.fresh_process for step in self.chain)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,6 +183,10 @@ class Program:
             callee = step.callee
             if callee is not None and callee not in visited:
                 visited.add(callee)
+                if step.fresh_process:
+                    self._entry_states[callee] = frozenset()
+                    self._walk(callee, (*prefix, step), set(), visited)
+                    continue
                 self._entry_states[callee] = frozenset(seeded)
                 self._walk(callee, (*prefix, step), seeded, visited)
                 seeded |= step.seeds
@@ -183,6 +200,10 @@ class Program:
         seeds = set(seeded_rngs(call))
         consumed = consumed_rng(call)
         consumes = {consumed} if consumed else set()
+        spawned = self._spawned(call)
+        if spawned is not None:
+            # The parent neither gains the child's seeds nor draws what the child draws.
+            return Step(call, owner, index, frozenset(seeds), frozenset(consumes), spawned, fresh_process=True)
         callee = None if self._configured(call.qualname) else self._local_callee(call)
         if callee is not None:
             flow = self._flow(callee)
@@ -228,6 +249,17 @@ class Program:
         if qualname.split(".")[0] in _KNOWN_PACKAGES or "seed" not in qualname.rsplit(".", 1)[-1].lower():
             return False
         return not (self.project.is_project_function(qualname) or self.project.is_project_class(qualname))
+
+    def _spawned(self, call: CallSite) -> FunctionSite | None:
+        """The same-file function a `torch.multiprocessing.spawn(fn, ...)` call runs in new processes."""
+        where = _SPAWNERS.get(call.qualname or "")
+        if where is None:
+            return None
+        target = call.argument(*where)
+        if target is None:
+            return None
+        name = self.facts.qualname(target.value, call.scope)
+        return self._functions_by_name.get(name) if name is not None else None
 
     def _local_callee(self, call: CallSite) -> FunctionSite | None:
         """The same-file function a call runs: a function, a class's `__init__`, or `self.method()`."""

@@ -147,14 +147,17 @@ def unseeded_rng_violations(program: Program, ctx: RuleContext, rng: str) -> Ite
     consumption = unseeded.get(rng)
     if consumption is None:
         return
-    fix = seeding_block_fix(ctx.facts, unseeded, ctx.seed, program.seeding_starts_in_main_block())
     callee = code_of(consumption.call.node.func)
-    yield Violation(
-        consumption.call.node,
-        f"`{callee}(...)` draws from {RNG_LABEL[rng]}, and the program reaches no seed for it before this call"
-        + strict_note(reason),
-        fix,
-    )
+    if consumption.in_spawned_process:
+        # The seed belongs inside the spawned function; where exactly is the author's call.
+        message = (f"`{callee}(...)` draws from {RNG_LABEL[rng]} in a process `spawn` starts, which does not "
+                   "inherit the parent's seeds, and that process reaches no seed for it before this call")
+        fix = None
+    else:
+        message = (f"`{callee}(...)` draws from {RNG_LABEL[rng]}, and the program reaches no seed for it "
+                   "before this call")
+        fix = seeding_block_fix(ctx.facts, unseeded, ctx.seed, program.seeding_starts_in_main_block())
+    yield Violation(consumption.call.node, message + strict_note(reason), fix)
 
 
 def code_of(node: cst.CSTNode) -> str:

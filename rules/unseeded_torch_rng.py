@@ -20,7 +20,10 @@ class UnseededTorchRng(Rule):
         `random_split`. Seeds count wherever the entry code reaches them: directly, in a
         helper of the project, in an ecosystem helper such as Lightning's
         `seed_everything`, or in a function named in config `seed-functions`. Library
-        modules, which only define things, are not checked.
+        modules, which only define things, are not checked, nor are test files (strict
+        mode checks them). A function started with `torch.multiprocessing.spawn` runs in
+        fresh processes: the parent's seeds do not count there, and the finding has no fix
+        (the seed belongs inside that function).
 
     Why it matters:
         An unseeded RNG starts from a different state in every process, so weights,
