@@ -20,7 +20,9 @@ class UnseededGenerator(Rule):
         Flags a `torch.Generator()` that is used, passed as `generator=` to a sampler,
         `DataLoader`, `random_split` or `torch.randperm`, with no `manual_seed(...)`
         before the use. A generator built inline (`generator=torch.Generator()`) counts.
-        A generator handed to other code before its use is taken as seeded there.
+        A generator handed to other code before its use is taken as seeded there, and so is
+        one passed as `generator=` to code outside torch (a project's sampler class may seed
+        what it receives).
 
     Why it matters:
         A new generator starts from the same built-in default state in every process,
@@ -76,7 +78,7 @@ class UnseededGenerator(Rule):
         for call in facts.calls:
             argument = call.keyword("generator")
             if argument is not None and argument.value is built.node:
-                return call
+                return call if _draws_itself(call) else None
         binding = next(
             (s for s in facts.assignments if s.value is built.node and isinstance(s.target, cst.Name)),
             None,
@@ -96,10 +98,16 @@ class UnseededGenerator(Rule):
                 continue
             argument = call.keyword("generator")
             if argument is not None and _is_name(argument.value, name):
-                return call
+                return call if _draws_itself(call) else None
             if any(_is_name(arg.value, name) for arg in call.node.args):
                 return None  # handed to code that may seed it
         return None
+
+
+def _draws_itself(call: CallSite) -> bool:
+    """torch's own samplers and functions draw from the generator as given; other code
+    (a project's sampler class) may seed it first, as it is free to."""
+    return call.qualname is None or call.qualname.startswith("torch.")
 
 
 def _is_name(expr: cst.BaseExpression, name: str) -> bool:
