@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from repro_lint.facts import literal_bool
-from repro_lint.rule import SAFE, UNSAFE, Fix, Replace, Rule, RuleContext, Violation
+from repro_lint.rule import NO_PROGRAM, SAFE, UNSAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._flags import flag_settings
 
@@ -47,11 +47,17 @@ class DeterminismDisabled(Rule):
     markers = ("deterministic",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
+        # A library's opt-out helper (`unset_deterministic()`) matters only in a program that runs it.
+        reason = None if ctx.runs_in_a_program else NO_PROGRAM
+        if not ctx.reports(reason):
+            return
+        note = strict_note(reason)
         for setting in flag_settings(ctx.facts, "deterministic"):
             if setting.value is False:
                 yield Violation(
                     setting.node,
-                    "`torch.backends.cudnn.deterministic` is turned off: cuDNN may use nondeterministic algorithms",
+                    "`torch.backends.cudnn.deterministic` is turned off: cuDNN may use nondeterministic algorithms"
+                    + note,
                     Fix(SAFE, "Set `torch.backends.cudnn.deterministic` to True",
                         (Replace(setting.value_node, cst.Name("True")),)),
                 )
@@ -60,7 +66,7 @@ class DeterminismDisabled(Rule):
             if mode is not None and literal_bool(mode.value) is False:
                 yield Violation(
                     call.node,
-                    "`torch.use_deterministic_algorithms(False)` lets PyTorch use nondeterministic kernels",
+                    "`torch.use_deterministic_algorithms(False)` lets PyTorch use nondeterministic kernels" + note,
                     Fix(UNSAFE, "Call `torch.use_deterministic_algorithms(True)` (ops without a deterministic "
                         "implementation will then raise)", (Replace(mode.value, cst.Name("True")),)),
                 )
