@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import libcst as cst
 
 from repro_lint.effects import DREW, SEEDED
-from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
+from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope, literal_bool
 from repro_lint.project import ProjectFacts
-from repro_lint.rng import RNGS, consumed_rng, seeded_rngs
+from repro_lint.rng import DATA_LOADERS, RNGS, consumed_rng, seeded_rngs
 
 # Packages whose seeding functions are known by name; anything else named like
 # a seed function and defined outside the linted tree is trusted to seed.
@@ -204,7 +204,7 @@ class Program:
         if spawned is not None:
             # The parent neither gains the child's seeds nor draws what the child draws.
             return Step(call, owner, index, frozenset(seeds), frozenset(consumes), spawned, fresh_process=True)
-        callee = None if self._configured(call.qualname) else self._local_callee(call)
+        callee = None if self._configured(call.qualname) else self._local_callee(call) or self._dataset_in_process(call)
         if callee is not None:
             flow = self._flow(callee)
             seeds |= flow.seeds
@@ -260,6 +260,37 @@ class Program:
             return None
         name = self.facts.qualname(target.value, call.scope)
         return self._functions_by_name.get(name) if name is not None else None
+
+    def _dataset_in_process(self, call: CallSite) -> FunctionSite | None:
+        """For a `DataLoader` without workers, the same-file dataset's `__getitem__` (or `__iter__`):
+        it runs in this process, drawing from its global RNGs. (Workers reseed those RNGs from
+        torch's seed, which RPL301 covers.)"""
+        if call.qualname not in DATA_LOADERS or any(arg.star for arg in call.node.args):
+            return None
+        workers = call.argument(5, "num_workers")
+        if workers is not None and literal_bool(workers.value) is not False:
+            return None
+        dataset = call.argument(0, "dataset")
+        if dataset is None:
+            return None
+        built = self._built_from(dataset.value, call)
+        name = self.facts.qualname(built.func, call.scope) if built is not None else None
+        cls = self._classes_by_name.get(name) if name is not None else None
+        if cls is None:
+            return None
+        return self._method(cls, "__getitem__", set()) or self._method(cls, "__iter__", set())
+
+    def _built_from(self, expr: cst.BaseExpression, call: CallSite) -> cst.Call | None:
+        """The call that built `expr`: itself, or the last value assigned to the name in this scope."""
+        if isinstance(expr, cst.Call):
+            return expr
+        if not isinstance(expr, cst.Name):
+            return None
+        assigned = [site for site in self.facts.assignments
+                    if site.scope is call.scope and site.order < call.order
+                    and isinstance(site.target, cst.Name) and site.target.value == expr.value]
+        value = assigned[-1].value if assigned else None
+        return value if isinstance(value, cst.Call) else None
 
     def _local_callee(self, call: CallSite) -> FunctionSite | None:
         """The same-file function a call runs: a function, a class's `__init__`, or `self.method()`."""

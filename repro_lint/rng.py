@@ -54,7 +54,7 @@ _TORCH_SAMPLERS = frozenset(
     f"torch.utils.data.sampler.{name}"
     for name in ("RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler")
 )
-_DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
+DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 
 _TORCH_INPLACE_SAMPLERS = frozenset(
     {"uniform_", "normal_", "random_", "bernoulli_", "exponential_", "cauchy_", "geometric_", "log_normal_"}
@@ -138,7 +138,7 @@ def consumed_rng(call: CallSite) -> str | None:
         return TORCH
     if name in _TORCH_SAMPLERS:
         return TORCH
-    if name in _DATA_LOADERS:
+    if name in DATA_LOADERS:
         shuffle = call.argument(2, "shuffle")
         return TORCH if shuffle is not None and literal_bool(shuffle.value) is not False else None
     if call.method in _TORCH_INPLACE_SAMPLERS and (name is None or name.startswith("torch.")):
