@@ -184,6 +184,10 @@ class OpMatcher:
             name = canonical_name(call.qualname)
             for entry in self.catalog.for_module(name):
                 yield entry, name, "module"
+            base = self._catalogued_base(call.qualname)
+            if base is not None:  # `class Model(nn.Transformer)`: building one builds the catalogued module
+                for entry in self.catalog.for_module(base):
+                    yield entry, base, "module"
             for entry in self.catalog.for_function(name):
                 yield entry, name, "function"
             return
@@ -191,6 +195,21 @@ class OpMatcher:
             return
         for entry in self.catalog.for_method(call.method):
             yield entry, call.method, "method"
+
+    def _catalogued_base(self, qualname: str) -> str | None:
+        """The catalogued `torch.nn` module a same-file class derives from, through same-file bases."""
+        cls = self._classes_by_qualname.get(qualname)
+        seen: set[str] = set()
+        while cls is not None and cls.qualname not in seen:
+            seen.add(cls.qualname)
+            local = None
+            for base in cls.base_qualnames:
+                name = canonical_name(base)
+                if self.catalog.for_module(name):
+                    return name
+                local = local or self._classes_by_qualname.get(base)
+            cls = local
+        return None
 
     def _method_receiver_qualifies(self, call: CallSite) -> bool:
         assert isinstance(call.node.func, cst.Attribute)
