@@ -41,11 +41,26 @@ def apply_fixes(module: cst.Module, fixes: Sequence[Fix]) -> tuple[cst.Module, l
             elif isinstance(edit, AddImport) and edit not in imports:
                 imports.append(edit)
 
-    transformer = _FixTransformer(replaced, inserts, module.config_for_parsing)
+    transformer = _FixTransformer(replaced, inserts, _parsing_config(module))
     fixed = module.visit(transformer)
     if imports:
         fixed = _add_imports(fixed, imports)
     return fixed, chosen
+
+
+def _parsing_config(module: cst.Module) -> cst.PartialParserConfig:
+    """How to parse inserted code so that it matches the module.
+
+    libcst refuses an indent containing form feeds (`"\\x0c\\t"`) in its own config;
+    Python's tokenizer resets the column at a form feed, so without them the indent
+    means the same.
+    """
+    try:
+        return module.config_for_parsing
+    except ValueError:
+        indent = module.default_indent.replace("\x0c", "") or "    "
+        return cst.PartialParserConfig(default_indent=indent, default_newline=module.default_newline,
+                                       encoding=module.encoding)
 
 
 def _overlaps(node: cst.CSTNode, replaced: dict[cst.CSTNode, cst.CSTNode]) -> bool:

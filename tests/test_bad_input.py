@@ -327,3 +327,15 @@ def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
         assert wait_until(lambda: not any(is_alive(pid) for pid in workers)), "workers outlived their parent"
     finally:
         process.kill()
+
+
+def test_form_feeds_in_the_indentation_do_not_stop_a_fix(cli, project: Path) -> None:
+    source = "import torch\ndef f():\n\x0c\tx = torch.randn(3)\n\x0c\treturn x\nx = torch.randn(3)\n"
+    (project / "feeds.py").write_text(source)
+    code, errors, _ = check(cli, project, "feeds.py", "--fix")
+    assert (code, errors) == (0, [])
+    fixed = (project / "feeds.py").read_text()
+    assert fixed == source.replace("import torch\n", "import torch\ntorch.manual_seed(0)\n", 1)
+    compile(fixed, "feeds.py", "exec")
+    code, errors, _ = check(cli, project, "feeds.py", "--fix")
+    assert (code, errors, (project / "feeds.py").read_text()) == (0, [], fixed)
