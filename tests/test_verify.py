@@ -294,3 +294,30 @@ def test_verify_takes_the_torch_version_check_takes(tmp_path, monkeypatch, capsy
     assert (code, out.strip()) == (0, "no findings name a catalog op; nothing to probe")
     code, _ = verify(capsys, "--torch-version", "banana", "clean.py")
     assert code == 2
+
+
+@needs_torch
+def test_run_reports_progress_per_run_unless_quiet(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "tiny.py", """\
+        import torch
+        torch.manual_seed(0)
+        print(torch.randn(2).sum().item())
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    code = repro_lint_main(["verify", "--run", "tiny.py", "--threads", "1"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0
+    assert err[0] == "repro-lint verify: run 1 of tiny.py: started"
+    assert [line.split(":")[1].strip() for line in err] == [
+        "run 1 of tiny.py", "run 1", "run 2 of tiny.py", "run 2", "run deterministic mode of tiny.py",
+        "run deterministic mode"]
+    assert " ops in " in err[1]
+
+
+@needs_torch
+def test_probes_report_progress_per_probe_unless_quiet(capsys):
+    repro_lint_main(["verify", "--op", "put_no_accumulate", "--runs", "2", "--device", "cpu"])
+    assert capsys.readouterr().err == "repro-lint verify: probe 1/1: put_no_accumulate on cpu\n"
+    repro_lint_main(["verify", "--op", "put_no_accumulate", "--runs", "2", "--device", "cpu", "--quiet"])
+    assert capsys.readouterr().err == ""

@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"with --run: ops traced and hashed per run (default {DEFAULT_MAX_OPS})")
     parser.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets, as for check")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser
 
 
@@ -112,6 +113,10 @@ def main(argv: Sequence[str]) -> int:
         signal.signal(signal.SIGTERM, previous_handler)
 
 
+def _progress_line(message: str) -> None:
+    print(f"repro-lint verify: {message}", file=sys.stderr, flush=True)
+
+
 def _error(message: str) -> None:
     print(f"repro-lint verify: error: {message}", file=sys.stderr)
 
@@ -135,7 +140,7 @@ def _run_mode(args: argparse.Namespace, script_args: list[str]) -> int:
         raise UsageError(str(error)) from None
     settings = RunSettings(args.run, tuple(script_args), args.threads, args.max_ops,
                            args.timeout or DEFAULT_RUN_TIMEOUT)
-    report = verify_run(settings, findings)
+    report = verify_run(settings, findings, None if args.quiet else _progress_line)
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
     if report["result"] == "failed":
         return EXIT_ERROR
@@ -166,7 +171,7 @@ def _probe_mode(args: argparse.Namespace) -> int:
     devices = _devices(machine, args.device)
     settings = probes.ProbeSettings(runs=args.runs, threads=machine["threads"],
                                     timeout=args.timeout or DEFAULT_PROBE_TIMEOUT)
-    progress = probes.terminal_progress if sys.stderr.isatty() else None
+    progress = None if args.quiet else probes.terminal_progress if sys.stderr.isatty() else probes.line_progress
     results = probes.run_probes(sites, devices, settings, progress)
     render = probes.render_json if args.format == "json" else probes.render_text
     sys.stdout.write(render(machine, settings, results))

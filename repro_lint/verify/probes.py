@@ -281,6 +281,12 @@ def _environment_line(machine: Machine, settings: ProbeSettings) -> str:
             f"CPU threads: {settings.threads}; {settings.runs} runs per mode, seed {settings.seed}")
 
 
+def line_progress(done: int, total: int, label: str) -> None:
+    """A plain line per probe, for logs and pipes."""
+    if done < total:
+        print(f"repro-lint verify: probe {done + 1}/{total}: {label}", file=sys.stderr, flush=True)
+
+
 def terminal_progress(done: int, total: int, label: str) -> None:
     """A one-line progress bar on stderr, rewritten in place."""
     width = 20

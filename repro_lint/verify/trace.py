@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict, cast
@@ -150,16 +151,31 @@ class TracedRun:
         return data
 
 
-def verify_run(settings: RunSettings, findings: list[Finding]) -> RunReport:
-    """Run the script (twice, then under deterministic mode) and build the report."""
+def verify_run(
+    settings: RunSettings, findings: list[Finding], progress: Callable[[str], None] | None = None
+) -> RunReport:
+    """Run the script (twice, then under deterministic mode) and build the report.
+
+    `progress` gets a line as each run starts and ends.
+    """
+    def traced(label: str, threads: int | None, deterministic: bool, folder: Path) -> TracedRun:
+        if progress is not None:
+            progress(f"run {label} of {settings.script}: started")
+        run = _traced(settings, label, threads, deterministic, folder)
+        if progress is not None:
+            summary = run.summary()
+            outcome = "failed" if run.failed else f"{summary.get('ops', 0)} ops"
+            progress(f"run {label}: {outcome} in {summary['seconds']:g} s")
+        return run
+
     with tempfile.TemporaryDirectory(prefix="repro-lint-trace-") as folder:
-        first = _traced(settings, "1", settings.threads, False, Path(folder))
+        first = traced("1", settings.threads, False, Path(folder))
         runs = [first]
         if not first.failed:
             threads = first.completed_trace["environment"]["threads"]
-            runs.append(_traced(settings, "2", threads, False, Path(folder)))
+            runs.append(traced("2", threads, False, Path(folder)))
             if not runs[1].failed:
-                runs.append(_traced(settings, "deterministic mode", threads, True, Path(folder)))
+                runs.append(traced("deterministic mode", threads, True, Path(folder)))
     report: RunReport = {
         "script": str(settings.script), "args": list(settings.args),
         "environment": {**(first.trace.get("environment", {}) if first.trace else {}),
