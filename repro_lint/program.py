@@ -114,6 +114,11 @@ class Program:
     def is_program(self) -> bool:
         return self.project.is_program(self.facts.module_name)
 
+    @property
+    def is_self_test(self) -> bool:
+        """A `__main__` block in a module the project imports: a demo or self-test of a library."""
+        return self.facts.main_block is not None and self.project.is_imported(self.facts.module_name)
+
     def unseeded(self) -> dict[str, Consumption]:
         """Per RNG, its first draw with no seed before, unless a late seed (RPL105) explains it."""
         return {

@@ -300,6 +300,11 @@ class ProjectFacts:
         summary = self._by_module.get(module_name)
         return summary is not None and self._is_program(summary)
 
+    @_recorded
+    def is_imported(self, module_name: str) -> bool:
+        """Whether another project module imports `module_name`."""
+        return module_name in self._imported_modules()
+
     def _is_program(self, summary: FileSummary) -> bool:
         return summary.has_main_block or (summary.is_program and summary.module_name not in self._imported_modules())
 

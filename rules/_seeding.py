@@ -12,7 +12,7 @@ import libcst as cst
 from repro_lint.facts import CallSite, FileFacts
 from repro_lint.fixes import header_end, insert_at_program_start
 from repro_lint.rng import NUMPY, RNG_LABEL, RNGS, SEED_FUNCTION
-from repro_lint.rule import SAFE, TEST_CODE, AddImport, Edit, Fix, RuleContext, Violation, strict_note
+from repro_lint.rule import SAFE, SELF_TEST, TEST_CODE, AddImport, Edit, Fix, RuleContext, Violation, strict_note
 
 if TYPE_CHECKING:
     from repro_lint.program import Program
@@ -140,7 +140,7 @@ def unseeded_rng_violations(program: Program, ctx: RuleContext, rng: str) -> Ite
 
     The fix is the program's one seeding block, for every RNG drawn unseeded.
     """
-    reason = TEST_CODE if ctx.is_test_code else None
+    reason = TEST_CODE if ctx.is_test_code else SELF_TEST if program.is_self_test else None
     if not program.is_program or not ctx.reports(reason):
         return
     unseeded = program.unseeded()
