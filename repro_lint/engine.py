@@ -155,6 +155,7 @@ class Engine:
         outcome = FileOutcome(item.display, original=item.source.text)
         facts = item.facts
         found = self._located(facts, project, item)
+        fixable_before = self._fixable(found)
         for _ in range(MAX_FIX_ROUNDS if fix else 0):
             fixes = [v.fix for v, _ in found if v.fix is not None and self._applies(v.fix)]
             if not fixes:
@@ -167,13 +168,14 @@ class Engine:
                 outcome.error = f"{item.display}: a fix produced invalid code ({reason}); file left unchanged"
                 facts = item.facts
                 found = self._located(facts, project, item)
-                outcome.fixes_applied = 0
                 break
-            outcome.fixes_applied += len(applied)
             facts = FileFacts(reparsed, facts.module_name, facts.is_package)
             found = self._located(facts, project, item)
         if facts is not item.facts and facts.module.code != item.source.text:
             outcome.fixed = facts.module.code
+            # Counted as the report counted them: the fixable findings the fixes made go away
+            # (one seeding block can settle several findings, and a fix can make another's moot).
+            outcome.fixes_applied = max(fixable_before - self._fixable(found), 0)
         outcome.findings = [finding for _, finding in found]
         return outcome
 
@@ -231,6 +233,9 @@ class Engine:
     def _fix_info(self, module: cst.Module, fix: Fix) -> FixInfo:
         edits = fix_text_edits(module, fix) if self.describe_fix_edits else ()
         return FixInfo(fix.applicability, fix.message, edits)
+
+    def _fixable(self, found: list[tuple[Violation, Finding]]) -> int:
+        return sum(1 for violation, _ in found if violation.fix is not None and self._applies(violation.fix))
 
     def _applies(self, fix: Fix) -> bool:
         return fix.applicability == SAFE or self.settings.unsafe_fixes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -304,3 +305,17 @@ def test_statistics_prints_counts_instead_of_findings(cli, tmp_path: Path) -> No
         "1  RPL201  [*]  cudnn-benchmark-enabled",
         "Found 2 findings (2 fixable with --fix).",
     ]
+
+
+def test_fix_counts_agree_with_the_report(cli, tmp_path: Path) -> None:
+    project = tmp_path / "examples"
+    shutil.copytree(REPO / "examples", project)
+    report = cli("check", "--no-cache", ".", cwd=project)
+    fixable = int(re.search(r"\((\d+) fixable with --fix", report.stdout).group(1))
+    diff = cli("check", "--no-cache", "--diff", ".", cwd=project)
+    assert re.search(rf"^Would fix {fixable} findings in \d+ files\.$", diff.stderr, re.M), diff.stderr
+    fixed = cli("check", "--no-cache", "--fix", ".", cwd=project)
+    assert re.search(rf"^Fixed {fixable} findings in \d+ files\.$", fixed.stderr, re.M), fixed.stderr
+    remaining = int(re.search(r"Found (\d+) findings", fixed.stdout).group(1))
+    before = int(re.search(r"Found (\d+) findings", report.stdout).group(1))
+    assert before - remaining == fixable
