@@ -310,12 +310,12 @@ def _rule_command(argv: list[str]) -> int:
     parser = Parser(prog="repro-lint rule", description="Show one rule's documentation.")
     parser.add_argument("code")
     args = parser.parse_args(argv)
+    from repro_lint.rule_docs import rule_markdown
     from repro_lint.rules import all_rules
 
     for rule in all_rules():
         if rule.code == args.code.upper() or rule.name == args.code:
-            fix = rule.fix_applicability or "none"
-            print(f"{rule.code} ({rule.name}): {rule.summary}\nFix: {fix}\n\n{rule.documentation()}")
+            print(rule_markdown(rule), end="")
             return EXIT_CLEAN
     print_error(f"unknown rule {args.code!r}; `repro-lint rules` lists them")
     return EXIT_ERROR

@@ -30,6 +30,9 @@ class DataloaderShuffleWithoutGenerator(Rule):
         without its own `generator=`. Flagged even when the program seeds torch globally.
         Calls with a `**kwargs` splat are skipped, since the splat may carry the generator.
 
+        By default only where a linted program runs this code and never seeds torch: a
+        seeded program draws the same order in every run. Strict mode reports it anywhere.
+
     Why it matters:
         Without a generator the shuffle order comes from the global torch RNG: it changes
         between unseeded runs, and in a seeded run it still shifts whenever any other code

@@ -31,6 +31,12 @@ class DataloaderWorkerSeeding(Rule):
         read from arguments or a config object counts as "not provably 0". Calls with a
         `**kwargs` splat are skipped, since the splat may carry both.
 
+        By default only where the streams really vary: a linted program runs the loader
+        and never seeds torch, or the target torch is older than 1.9 (every worker then
+        starts from the same numpy state). A program that calls `torch.manual_seed` gets
+        the same base seed, and so the same worker streams for torch, `random` and numpy,
+        in every run. Strict mode reports every such loader, as robustness advice.
+
     Why it matters:
         Each worker's RNGs are seeded from a base seed that the loader draws from its
         `generator`, or, without one, from the global torch RNG, which is seeded from OS

@@ -26,6 +26,9 @@ class SamplerWithoutGenerator(Rule):
         instead. Calls with a `**kwargs` splat are skipped, since the splat may carry the
         generator.
 
+        By default only where a linted program runs this code and never seeds torch: a
+        seeded program draws the same order in every run. Strict mode reports it anywhere.
+
     Why it matters:
         Without a generator these draw from the global torch RNG. The train/validation
         split or the sample order then changes between unseeded runs, and in a seeded run

@@ -249,9 +249,9 @@ def test_rules_table_and_rule_docs(cli) -> None:
     assert table[0].split() == ["code", "name", "fixable", "summary"]
     assert any(line.startswith("RPL201  cudnn-benchmark-enabled") for line in table)
     doc = cli("rule", "RPL201").stdout
-    assert doc.startswith("RPL201 (cudnn-benchmark-enabled):")
-    for section in ("What it does:", "Why it matters:", "Example:", "Use instead:", "Fix safety:"):
-        assert section in doc
+    assert doc.startswith("## RPL201 `cudnn-benchmark-enabled`")
+    for section in ("What it does", "Why it matters", "Example", "Use instead", "Fix safety"):
+        assert f"### {section}\n" in doc
     assert cli("rule", "RPL999").returncode == 2
 
 

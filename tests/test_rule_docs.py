@@ -46,3 +46,13 @@ def test_example_triggers_and_use_instead_does_not(rule, tmp_path: Path) -> None
 def test_codes_and_names_are_unique() -> None:
     assert len({r.code for r in RULES}) == len(RULES)
     assert len({r.name for r in RULES}) == len(RULES)
+
+
+def test_docs_rules_md_is_current_and_every_rule_has_its_anchor() -> None:
+    from conftest import REPO
+    from repro_lint.rule_docs import rule_markdown, rules_markdown
+
+    text = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert text == rules_markdown(RULES), "regenerate: python -m repro_lint.rule_docs > docs/rules.md"
+    for rule in RULES:
+        assert f'<a id="{rule.code.lower()}"></a>\n\n{rule_markdown(rule)}' in text

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from repro_lint import __version__
 from repro_lint.engine import Finding
 from repro_lint.reporters import ReportContext
+from repro_lint.rule_docs import rule_markdown
 
 if TYPE_CHECKING:
     from repro_lint.rule import Rule
@@ -57,7 +58,7 @@ def _rule(rule: type[Rule]) -> dict[str, object]:
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": documentation or rule.summary},
-        "help": {"text": documentation or rule.summary, "markdown": documentation or rule.summary},
+        "help": {"text": documentation or rule.summary, "markdown": rule_markdown(rule)},
         "helpUri": HELP_URI.format(code=rule.code.lower()),
         "defaultConfiguration": {"level": _LEVELS.get(rule.severity, "warning")},
         "properties": {"fixable": rule.fix_applicability or "no"},
