@@ -339,3 +339,24 @@ def test_form_feeds_in_the_indentation_do_not_stop_a_fix(cli, project: Path) -> 
     compile(fixed, "feeds.py", "exec")
     code, errors, _ = check(cli, project, "feeds.py", "--fix")
     assert (code, errors, (project / "feeds.py").read_text()) == (0, [], fixed)
+
+
+def test_two_fix_runs_at_once_leave_every_file_whole(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
+    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(50))
+    files = [tmp_path / f"m{i:03}.py" for i in range(30)]
+    for file in files:
+        file.write_text(FIXABLE + padding)
+    runs = [
+        subprocess.Popen([str(BIN / "repro-lint"), "check", "--fix", "-j", "2", "."], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for run in runs:
+        _, stderr = run.communicate(timeout=600)
+        assert "Traceback" not in stderr, stderr
+        assert run.returncode in (0, 2), stderr  # 2: the other run changed a file between read and write
+    for file in files:
+        assert file.read_text() == FIXED + padding
+    leftovers = [p.name for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
