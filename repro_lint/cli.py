@@ -127,7 +127,7 @@ def print_error(message: str) -> None:
 
 def _check_command(argv: list[str]) -> int:
     args = _check_parser().parse_args(argv)
-    from repro_lint.config import ConfigError, Overrides, load_settings
+    from repro_lint.config import ConfigError, Overrides, SettingsResolver
     from repro_lint.discovery import discover
     from repro_lint.engine import Engine
     from repro_lint.reporters import ReportContext, reporter
@@ -148,8 +148,9 @@ def _check_command(argv: list[str]) -> int:
         strict=args.strict,
         force_exclude=args.force_exclude,
     )
+    resolver = SettingsResolver((r.code for r in rules), overrides, args.config)
     try:
-        settings = load_settings(paths[0], (r.code for r in rules), overrides, args.config)
+        settings = resolver.for_path(paths[0])
     except ConfigError as error:
         print_error(str(error))
         return EXIT_ERROR
@@ -170,6 +171,19 @@ def _check_command(argv: list[str]) -> int:
         found = discover(paths, settings)
         files, found_errors = found.files, found.errors
     engine = Engine(settings, rules, describe_fix_edits=args.format == "sarif")
+    # Each file is linted with the settings of its nearest configuration (as ruff does).
+    engines = {id(settings): engine}
+    engine_of: dict[Path, Engine] = {}
+    try:
+        for file in files:
+            path = getattr(file, "path", file)
+            own = resolver.for_path(path)
+            if id(own) not in engines:
+                engines[id(own)] = Engine(own, rules, describe_fix_edits=engine.describe_fix_edits)
+            engine_of[path] = engines[id(own)]
+    except ConfigError as error:
+        print_error(str(error))
+        return EXIT_ERROR
     fixes_to_stdout = stdin_path is not None and args.fix and not args.diff
     if args.no_cache:
         cache = None
@@ -180,7 +194,7 @@ def _check_command(argv: list[str]) -> int:
     outcomes = run_files(
         engine, files,
         fix=args.fix or args.diff, write=args.fix and not args.diff and not fixes_to_stdout,
-        jobs=args.jobs or default_jobs(), cache=cache,
+        jobs=args.jobs or default_jobs(), cache=cache, engine_for=engine_of.__getitem__,
     )
     errors = [*found_errors, *(o.error for o in outcomes if o.error)]
     for message in errors:

@@ -248,6 +248,32 @@ def load_settings(
     return replace(settings, **changes)
 
 
+class SettingsResolver:
+    """Each file's settings, as ruff finds them: those of its nearest `pyproject.toml` with a
+    `[tool.repro-lint]` table, command-line options on top; with `--config`, that file's for all."""
+
+    def __init__(self, known_codes: Iterable[str], overrides: Overrides, config_file: Path | None = None):
+        self.codes = tuple(known_codes)
+        self.overrides = overrides
+        self.config_file = config_file
+        self._config_of_folder: dict[Path, Path | None] = {}
+        self._by_config: dict[Path | None, Settings] = {}
+
+    def for_path(self, path: Path) -> Settings:
+        if self.config_file is not None:
+            config: Path | None = self.config_file
+        else:
+            folder = path.resolve()
+            folder = folder if folder.is_dir() else folder.parent
+            if folder not in self._config_of_folder:
+                self._config_of_folder[folder] = find_config(folder)
+            config = self._config_of_folder[folder]
+        if config not in self._by_config:
+            start = config.parent if config is not None else path
+            self._by_config[config] = load_settings(start, self.codes, self.overrides, self.config_file)
+        return self._by_config[config]
+
+
 def _string_list(value: Any, label: str) -> list[str]:
     if isinstance(value, str):
         value = [value]

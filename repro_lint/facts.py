@@ -349,6 +349,8 @@ def _small_does_work(stmt: cst.BaseSmallStatement) -> bool:
         if isinstance(stmt.value, cst.Call) and _dotted(stmt.value.func).startswith(_SETUP_CALLS):
             return False
         return not isinstance(stmt.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis))
+    if isinstance(stmt, cst.Assign) and any(isinstance(t.target, cst.Attribute) for t in stmt.targets):
+        return True  # `torch.backends.cudnn.benchmark = True`: sets state other code sees
     if isinstance(stmt, (cst.Assign, cst.AnnAssign)):
         value = stmt.value
         if isinstance(value, cst.Call) and _dotted(value.func).startswith(_SETUP_CALLS):

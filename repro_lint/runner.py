@@ -67,6 +67,7 @@ class _File:
     display: str
     module: tuple[str, bool]
     digest: str
+    engine: int = 0  # which of the run's engines (one per configuration) lints it
     summary: FileSummary | None = None
     outcome: FileOutcome | None = None
     answers: dict[Query, Any] | None = None  # None: the outcome must be computed against the real project
@@ -90,10 +91,16 @@ def run_files(
     write: bool = False,
     jobs: int = 1,
     cache: Cache | None = None,
+    engine_for: Callable[[Path], Engine] | None = None,
 ) -> list[FileOutcome]:
-    """Lint `entries` (paths, or sources already read) and return one outcome per file, sorted by path."""
+    """Lint `entries` (paths, or sources already read) and return one outcome per file, sorted by path.
+
+    `engine_for` gives a file its own engine (its nearest configuration); `engine` then
+    only builds the project, whose facts join across every file of the run.
+    """
     done: list[FileOutcome] = []
     files: list[_File] = []
+    engines: list[Engine] = [engine]
     for entry in entries:
         path = entry.path if isinstance(entry, SourceFile) else entry
         display = display_path(path)
@@ -103,22 +110,27 @@ def run_files(
             done.append(FileOutcome(display, error=str(error)))
             continue
         raw = getattr(source, "file", source).data  # a notebook's whole JSON, not just its code
-        files.append(_File(source, display, module_name_for(source.path), content_digest(raw)))
+        own = engine_for(path) if engine_for is not None else engine
+        if own not in engines:
+            engines.append(own)
+        files.append(_File(source, display, module_name_for(source.path), content_digest(raw), engines.index(own)))
 
+    if len(engines) > 1:
+        cache = None  # the cache holds the results of one configuration
     if cache is not None:
         for file in files:
             _use_cache(cache, file, fix)
 
     pending = [file for file in files if not file.cached]
-    analyses = _parallel(_analyze_in_worker, [(f.source, f.display, fix) for f in pending], jobs, (engine,),
-                         lambda item, error: _Analysis(None, FileOutcome(item[1], error=error), None))
+    analyses = _parallel(_analyze_in_worker, [(f.source, f.display, fix, f.engine) for f in pending], jobs,
+                         (engines,), lambda item, error: _Analysis(None, FileOutcome(item[1], error=error), None))
     for file, analysis in zip(pending, analyses):
         file.summary, file.outcome, file.answers = analysis.summary, analysis.outcome, analysis.answers
 
     project = engine.project_from([f.summary for f in files if f.summary is not None])
     stale = [f for f in files if f.summary is not None and not _still_valid(project, f.answers)]
-    relinted = _parallel(_relint_in_worker, [(f.source, f.display, fix) for f in stale], jobs, (engine, project),
-                         lambda item, error: (FileOutcome(item[1], error=error), None))
+    relinted = _parallel(_relint_in_worker, [(f.source, f.display, fix, f.engine) for f in stale], jobs,
+                         (engines, project), lambda item, error: (FileOutcome(item[1], error=error), None))
     for file, (outcome, answers) in zip(stale, relinted):
         file.outcome, file.answers = outcome, answers
 
@@ -130,7 +142,7 @@ def run_files(
             except SourceError as error:
                 file.outcome.error = str(error)
         if cache is not None:
-            _store(engine, cache, file)
+            _store(engines[file.engine], cache, file)
         done.append(file.outcome)
     if cache is not None:
         cache.save()
@@ -209,18 +221,20 @@ def _slim(outcome: FileOutcome) -> FileOutcome:
 _worker_context: tuple[Any, ...] = ()
 
 
-def _analyze_in_worker(item: tuple[SourceFile, str, bool]) -> _Analysis:
-    (engine,) = _worker_context
+def _analyze_in_worker(item: tuple[SourceFile, str, bool, int]) -> _Analysis:
+    (engines,) = _worker_context
+    source, display, fix, which = item
     try:
-        return _analyze(engine, *item)
+        return _analyze(engines[which], source, display, fix)
     except Exception as error:  # noqa: BLE001 - reported as this file's error
         return _Analysis(None, FileOutcome(item[1], error=internal_error(item[1], error)), None)
 
 
-def _relint_in_worker(item: tuple[SourceFile, str, bool]) -> tuple[FileOutcome, dict[Query, Any] | None]:
-    engine, project = _worker_context
+def _relint_in_worker(item: tuple[SourceFile, str, bool, int]) -> tuple[FileOutcome, dict[Query, Any] | None]:
+    engines, project = _worker_context
+    source, display, fix, which = item
     try:
-        return _relint(engine, project, *item)
+        return _relint(engines[which], project, source, display, fix)
     except Exception as error:  # noqa: BLE001 - reported as this file's error
         return FileOutcome(item[1], error=internal_error(item[1], error)), None
 

@@ -319,3 +319,16 @@ def test_fix_counts_agree_with_the_report(cli, tmp_path: Path) -> None:
     remaining = int(re.search(r"Found (\d+) findings", fixed.stdout).group(1))
     before = int(re.search(r"Found (\d+) findings", report.stdout).group(1))
     assert before - remaining == fixable
+
+
+def test_each_file_gets_its_nearest_configuration_in_either_order(cli, tmp_path: Path) -> None:
+    for name, table in (("a", 'ignore = ["RPL201"]'), ("b", 'select = ["RPL201"]')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pyproject.toml").write_text(f"[tool.repro-lint]\n{table}\n")
+        (tmp_path / name / "train.py").write_text(
+            "import torch\ntorch.backends.cudnn.benchmark = True\nx = torch.randn(3)\n")
+    expected = ["a/train.py:3:5: RPL101", "b/train.py:2:1: RPL201"]
+    for order in (["a/train.py", "b/train.py"], ["b/train.py", "a/train.py"], ["b", "a"]):
+        result = cli("check", "--no-cache", *order, cwd=tmp_path)
+        found = [" ".join(line.split()[:2]) for line in result.stdout.splitlines()[:-1]]
+        assert found == expected, (order, result.stdout)
