@@ -7,9 +7,11 @@ so that `repro-lint --version` answers at once.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 from repro_lint import __version__
@@ -30,6 +32,14 @@ _COMMANDS_HELP = """commands:
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that a file being written is cleaned up on the way out."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Terminated
 
 
 class Parser(argparse.ArgumentParser):
@@ -101,7 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = args[1:]
         elif args and not args[0].startswith("-") and not Path(args[0]).exists():
             _reject_misspelt_command(args[0])
-        return _check_command(args)
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            return _check_command(args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except Terminated:
+        print_error("terminated")
+        return 128 + signal.SIGTERM
     except UsageError as error:
         print_error(str(error))
         return EXIT_ERROR

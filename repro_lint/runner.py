@@ -280,6 +280,7 @@ def _start_worker() -> None:
     A parent that is killed outright takes its workers with it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler cleans up the parent only
     die_with_parent()
 
 

@@ -360,3 +360,32 @@ def test_two_fix_runs_at_once_leave_every_file_whole(tmp_path: Path) -> None:
         assert file.read_text() == FIXED + padding
     leftovers = [p.name for p in tmp_path.rglob("*") if ".tmp" in p.name]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("to_group", [False, True])
+def test_sigterm_during_fix_leaves_every_file_whole(tmp_path: Path, to_group: bool) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
+    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
+    files = [tmp_path / f"m{i:03}.py" for i in range(150)]
+    for file in files:
+        file.write_text(FIXABLE + padding)
+    process = subprocess.Popen(
+        [str(BIN / "repro-lint"), "check", "--fix", "--no-cache", "-j", "2", "."],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    assert wait_until(lambda: len(children_of(process.pid)) == 2), "the run never started its workers"
+    workers = children_of(process.pid)
+    if to_group:
+        os.killpg(process.pid, signal.SIGTERM)  # as a supervisor stops a job
+    else:
+        process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert "Traceback" not in stderr, stderr
+    if process.returncode == 128 + signal.SIGTERM:
+        assert stderr.strip().splitlines()[-1] == "repro-lint: error: terminated"
+    else:  # the run finished before the signal
+        assert process.returncode == 0, stderr
+    for file in files:
+        assert file.read_text() in (FIXABLE + padding, FIXED + padding)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".repro-lint.tmp")]
+    assert wait_until(lambda: not any(is_alive(pid) for pid in workers))
