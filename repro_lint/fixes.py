@@ -7,6 +7,7 @@ the engine re-lints and repeats until nothing changes.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -126,10 +127,52 @@ def _add_imports(module: cst.Module, imports: Sequence[AddImport]) -> cst.Module
         lines.append(f"import {item.module}" + (f" as {item.alias}" if item.alias else ""))
     if not lines:
         return module
-    new = cst.parse_module("\n".join(lines) + "\n", config=module.config_for_parsing).body
-    body = list(module.body)
-    position = header_end(module)
-    return module.with_changes(body=[*body[:position], *new, *body[position:]])
+    body: list[cst.BaseStatement] = list(module.body)
+    for statement in cst.parse_module("\n".join(lines) + "\n", config=_parsing_config(module)).body:
+        _place_import(body, statement, header_end(module.with_changes(body=body)))
+    return module.with_changes(body=body)
+
+
+def _place_import(body: list[cst.BaseStatement], statement: cst.BaseStatement, block_end: int) -> None:
+    """Put an `import x` line where isort would: its section (standard library, then third
+    party), `import` lines before `from` lines, alphabetical; blank lines stay between sections."""
+    assert isinstance(statement, cst.SimpleStatementLine)
+    key = _import_key(statement)
+    start = 1 if body and _is_docstring(body[0]) else 0
+    for index in range(start, block_end):
+        existing = body[index]
+        assert isinstance(existing, cst.SimpleStatementLine)  # the leading block holds import lines only
+        if _import_key(existing) > key:
+            if _import_key(existing)[0] == key[0] and index > start:
+                # Joining the section that starts here: the blank line above it moves up too.
+                statement = statement.with_changes(leading_lines=existing.leading_lines)
+                existing = existing.with_changes(leading_lines=())
+                body[index] = existing
+            elif _import_key(existing)[0] != key[0] and not existing.leading_lines:
+                body[index] = existing.with_changes(leading_lines=[cst.EmptyLine()])  # a new section above
+            body.insert(index, statement)
+            return
+    if block_end > start:
+        previous = body[block_end - 1]
+        assert isinstance(previous, cst.SimpleStatementLine)
+        if _import_key(previous)[0] != key[0]:
+            statement = statement.with_changes(leading_lines=[cst.EmptyLine()])
+    body.insert(block_end, statement)
+
+
+def _import_key(line: cst.SimpleStatementLine) -> tuple[int, int, str]:
+    first = line.body[0]
+    if isinstance(first, cst.ImportFrom):
+        if first.relative:
+            return 3, 1, ""  # the package's own modules come last
+        module = cst.Module([]).code_for_node(first.module) if first.module is not None else ""
+        kind = 1
+    else:
+        assert isinstance(first, cst.Import)
+        module, kind = cst.Module([]).code_for_node(first.names[0].name), 0
+    top = module.split(".")[0]
+    section = 0 if top == "__future__" else 1 if top in sys.stdlib_module_names else 2
+    return section, kind, module.lower()
 
 
 def _top_level_imports(module: cst.Module) -> set[tuple[str, str | None]]:
