@@ -47,7 +47,10 @@ __all__ = [
 Version = tuple[int, int]
 
 # Vocabularies (SCHEMA.md explains each value).
-DEVICES = ("cuda", "cpu", "any")
+# Where an op misbehaves. "cuda" and "mps" are accelerators a machine may lack; "any" covers
+# every device, the CPU included.
+DEVICES = ("cuda", "mps", "cpu", "any")
+DEVICE_NAMES = {"cuda": "CUDA", "mps": "MPS", "cpu": "CPU", "any": "any device"}
 PHASES = ("forward", "backward", "forward+backward")
 DEFAULTS = ("nondeterministic", "deterministic")
 UNDER_DET_MODE = ("deterministic-alternative", "raises", "nondeterministic")
@@ -445,7 +448,7 @@ class OpEntry:
 
     def condition_text(self, callee: str | None = None) -> str:
         """A short human description of when the op is nondeterministic."""
-        where = {"cuda": "CUDA", "cpu": "CPU", "any": "any device"}[self.device]
+        where = DEVICE_NAMES[self.device]
         phase = {"forward": "", "backward": " backward", "forward+backward": " fwd+bwd"}[self.phase]
         parts = [where + phase]
         scoped: dict[tuple[str, ...], list[str]] = {}

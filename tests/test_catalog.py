@@ -10,6 +10,7 @@ of its own.
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import re
 from pathlib import Path
@@ -62,7 +63,7 @@ def test_parse_version_rejects_junk(text):
 
 def test_versions_known():
     assert CATALOG.versions[0] == (1, 8)
-    assert CATALOG.newest_version == (2, 14)
+    assert CATALOG.newest_version == (2, 15)
     assert (1, 9) in CATALOG.versions and (2, 10) in CATALOG.versions
     assert list(CATALOG.versions) == sorted(set(CATALOG.versions))
 
@@ -135,8 +136,6 @@ def test_loader_rejects_bad_data():
     build_catalog([("good.toml", good)])
 
     def broken(change):
-        import copy
-
         data = copy.deepcopy(good)
         change(data)
         with pytest.raises(CatalogError):
@@ -146,6 +145,10 @@ def test_loader_rejects_bad_data():
     broken(lambda d: d["op"][0]["history"][0].update(since="1.7"))
     broken(lambda d: d["op"][0].update(typo_key=1))
     broken(lambda d: d["op"][0].update(device="gpu"))
+    broken(lambda d: d["op"][0].update(device="metal"))
+    accepted = copy.deepcopy(good)
+    accepted["op"][0]["device"] = "mps"
+    assert build_catalog([("mps.toml", accepted)]).entry("cublas_workspace").device == "mps"
     broken(lambda d: d["op"][1].update(id="cublas_workspace"))
     broken(lambda d: d["op"][0]["history"].append(dict(d["op"][0]["history"][0], since="2.0")))
     broken(lambda d: d["op"][0].update(functions=["torch.nn.modules.linear.Linear"]))
@@ -180,10 +183,59 @@ def test_behaviour_changes_across_versions():
     assert op("bincount_unweighted_cuda").behaviour((2, 1)) is None
     assert op("scatter_reduce_amax_amin").behaviour((2, 1)) is None
     assert op("scatter_reduce_amax_amin").behaviour((1, 12)).default == "deterministic"
+    assert mode("kthvalue_cuda", (2, 9)) == RAISES
+    assert op("kthvalue_cuda").behaviour((2, 10)) is None
+    assert mode("max_pool3d_backward", (2, 12)) == RAISES
+    assert op("cumsum_cuda").behaviour((2, 15)).docstring == DET
+    # fill_uninitialized_memory: a paragraph after the lists from the 2.9.1 docstring on
+    assert op("uninitialized_memory").behaviour((2, 8)).docstring == DET
+    assert op("uninitialized_memory").behaviour((2, 9)).docstring == "absent"
+    assert op("uninitialized_memory").behaviour((2, 9)).under_det_mode == DET
+
+
+def test_mps_entries():
+    mps = {entry.id for entry in CATALOG.ops if entry.device == "mps"}
+    assert mps == {
+        "index_put_accumulate_mps", "scatter_reduce_mps", "scatter_reduce_amax_amin_mps",
+        "index_reduce_prod_mean_mps", "kthvalue_mps", "embedding_backward_mps", "embedding_bag_backward_mps",
+        "grid_sample_backward_mps", "max_pool_backward_mps", "avg_pool3d_backward_mps",
+        "interpolate_backward_mps",
+    }
+    for op_id in mps:
+        entry = op(op_id)
+        assert entry.behaviour((2, 14)) is None, op_id  # the 2.15.0 docstring is the first to list MPS ops
+        assert mode(op_id, (2, 15)) == RAISES, op_id
+        assert entry.condition_text().startswith("MPS"), op_id
+        assert "CUDA" not in entry.condition_text(), op_id
+    assert op("embedding_backward_mps").condition_text() == "MPS backward"
+    assert op("scatter_reduce_amax_amin_mps").behaviour((2, 15)).default == "deterministic"
+    # CUDA scatter_reduce keeps its split in 2.15; the reworded docstring line is explained
+    assert mode("scatter_reduce_prod", (2, 15)) == RAISES
+    assert op("scatter_reduce_prod").behaviour((2, 15)).docstring_differs
+    assert mode("scatter_reduce_sum_mean", (2, 15)) == DET
+    assert op("scatter_reduce_amax_amin").behaviour((2, 15)) is None
+    table = format_ops_table((2, 15))
+    assert "kthvalue_mps" in table and "newer than" not in table
+    assert "kthvalue_mps" not in format_ops_table((2, 14))
+
+
+def test_mps_argument_conditions():
+    x = UNKNOWN
+    assert matched("index_put_accumulate_mps", "index_put_", [x, x], {"accumulate": True})
+    assert not matched("index_put_accumulate_mps", "index_put_", [x, x])
+    assert matched("scatter_reduce_mps", "scatter_reduce", [0, x, x, "sum"])
+    assert not matched("scatter_reduce_mps", "scatter_reduce", [0, x, x, "amax"])
+    assert matched("scatter_reduce_amax_amin_mps", "torch.scatter_reduce", [x, 0, x, x, "amin"])
+    assert matched("index_reduce_prod_mean_mps", "index_reduce_", [0, x, x, "mean"])
+    assert not matched("index_reduce_prod_mean_mps", "torch.index_reduce", [x, 0, x, x, "amax"])
+    assert matched("embedding_bag_backward_mps", "torch.nn.EmbeddingBag", [10, 3])
+    assert matched("interpolate_backward_mps", "torch.nn.functional.interpolate", [x], {"scale_factor": 2})
+    assert not matched("interpolate_backward_mps", "torch.nn.functional.interpolate", [x], {"mode": "area"})
+    assert matched("max_pool_backward_mps", "torch.nn.MaxPool2d", [2])
 
 
 def test_versions_outside_the_catalog_clamp_sensibly():
-    # Older than 1.8 is looked up as 1.8, newer than 2.14 as 2.14.
+    # Older than 1.8 is looked up as 1.8, newer than 2.15 as 2.15.
     assert mode("index_add", (1, 7)) == RAISES
     assert CATALOG.cublas_workspace_required((1, 5)) is True
     assert mode("cumsum_cuda", (3, 0)) == DET
@@ -350,8 +402,27 @@ def test_format_ops_table():
 _ROLE = re.compile(r":(?:class|func|meth|attr):`~?([^`]+)`")
 
 
+_NAME_SEPARATOR = re.compile(r"\s*,?\s*(?:and\s+|or\s+)?")
+
+
+def _item_names(text: str) -> tuple[list[str], str]:
+    """The op names an item starts with (2.15.0 names three pooling layers in one item), and the rest."""
+    match = _ROLE.search(text)
+    assert match, text
+    names, end = [match.group(1)], match.end()
+    for following in _ROLE.finditer(text, end):
+        if not _NAME_SEPARATOR.fullmatch(text[end:following.start()]):
+            break
+        names.append(following.group(1))
+        end = following.end()
+    return names, text[end:].strip()
+
+
 def parse_docstring_lists(doc: str) -> dict[str, list[tuple[str, str]]]:
-    """The two lists of `use_deterministic_algorithms.__doc__` as (op name, condition) pairs."""
+    """The two lists of `use_deterministic_algorithms.__doc__` as (op name, condition) pairs.
+
+    An item that names several ops gives one pair per op, all with the item's condition.
+    """
     lists: dict[str, list[tuple[str, str]]] = {DET: [], RAISES: []}
     current = None
     started = False
@@ -361,9 +432,8 @@ def parse_docstring_lists(doc: str) -> dict[str, list[tuple[str, str]]]:
         nonlocal item
         if item is not None and current is not None:
             text = " ".join(part.strip() for part in item)
-            match = _ROLE.search(text)
-            assert match, text
-            lists[current].append((match.group(1), text[match.end():].strip()))
+            names, condition = _item_names(text)
+            lists[current].extend((name, condition) for name in names)
         item = None
 
     for line in inspect.cleandoc(doc).splitlines():
@@ -410,36 +480,56 @@ def test_docstring_parser_on_reference_text():
           - ``linear``
 
         * :func:`torch.cumsum` when called on a CUDA tensor
+        * :func:`torch.nn.MaxPool2d`, :func:`torch.nn.MaxPool3d`, and :func:`torch.nn.AvgPool3d`
+          when attempting to differentiate an MPS tensor
 
     In addition, several operations fill uninitialized memory.
     '''
     lists = parse_docstring_lists(doc)
     assert lists[DET] == [("torch.nn.Conv1d", "when called on CUDA tensor"),
                           ("torch.Tensor.index_put", "with ``accumulate=True`` when called on a CPU tensor")]
-    assert [name for name, _ in lists[RAISES]] == ["torch.nn.functional.interpolate", "torch.cumsum"]
+    assert [name for name, _ in lists[RAISES]] == [
+        "torch.nn.functional.interpolate", "torch.cumsum",
+        "torch.nn.MaxPool2d", "torch.nn.MaxPool3d", "torch.nn.AvgPool3d",
+    ]
+    assert lists[RAISES][-1] == ("torch.nn.AvgPool3d", "when attempting to differentiate an MPS tensor")
     assert "``linear``" in lists[RAISES][0][1]
 
 
+_DEVICE_WORDS = {"cuda": "CUDA", "cpu": "CPU", "mps": "MPS"}
+
+
+def _devices_named(condition: str) -> set[str]:
+    return {name for name, word in _DEVICE_WORDS.items() if re.search(rf"\b{word}\b", condition)}
+
+
 def _device_ok(condition: str, device: str) -> bool:
-    cuda, cpu = "CUDA" in condition, "CPU" in condition
-    if cuda and not cpu:
-        return device in ("cuda", "any")
-    if cpu and not cuda:
-        return device in ("cpu", "any")
-    return True
+    """An item naming devices ("on a CUDA tensor", "on CUDA or MPS tensor") fits entries for one of
+    them or for any device; an item naming none fits every entry."""
+    named = _devices_named(condition)
+    return not named or device == "any" or device in named
+
+
+def _literal_values(literal: str) -> list:
+    """``reduce='sum'`` -> ['sum']. The 2.15.0 docstring writes two alternatives as
+    ``reduce='prod'\\'mean'``; a backslash or a bar between quoted values separates them."""
+    try:
+        return [ast.literal_eval(literal)]
+    except (ValueError, SyntaxError):
+        return [ast.literal_eval(part) for part in re.split(r"\\|\|", literal)]
 
 
 def _arguments_ok(condition: str, entry) -> bool:
     for name, literal in re.findall(r"``(\w+)=([^`]+)``", condition):
-        value = ast.literal_eval(literal)
         conds = [c for c in entry.arg_conditions if c.arg == name]
         if not conds:
             return False
-        for cond in conds:
-            if cond.test == "in" and value not in cond.values:
-                return False
-            if cond.test == "not_in" and value in cond.values:
-                return False
+        for value in _literal_values(literal):
+            for cond in conds:
+                if cond.test == "in" and value not in cond.values:
+                    return False
+                if cond.test == "not_in" and value in cond.values:
+                    return False
     return True
 
 
@@ -452,7 +542,7 @@ def test_catalog_matches_installed_docstring():
 _REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pytorch-determinism" / "sources"
 
 
-@pytest.mark.parametrize("release", ["2.13.0", "2.14.1"])
+@pytest.mark.parametrize("release", ["2.9.1", "2.10.0", "2.11.0", "2.12.0", "2.13.0", "2.14.1", "2.15.0"])
 def test_catalog_matches_reference_docstrings(release):
     path = _REFERENCE / f"use_det_doc_{release}.txt"
     if not path.is_file():
@@ -486,6 +576,12 @@ def check_docstring(doc: str, version) -> None:
                 f"{name} {condition!r}: the docstring lists it as {listed_as}; the catalog says "
                 + ", ".join(f"{e.id}={r.docstring}/{e.device}" for e, r in candidates)
             )
+            # An item naming several devices ("on CUDA or MPS tensor") needs an entry for each.
+            for device in _devices_named(condition):
+                assert any(entry.device in (device, "any") for entry in fitting), (
+                    f"{name} {condition!r}: the docstring lists it as {listed_as} on {device}; "
+                    f"the fitting entries are {[entry.id for entry in fitting]}"
+                )
 
     # And nothing the catalog claims is in the docstring is missing from it.
     for entry in CATALOG.ops:
@@ -562,6 +658,13 @@ def test_probes_run_on_cpu():
     for value in ("sum", "mean"):
         _run_probe(torch, op("scatter_reduce_sum_mean"), reduce=value)
     _run_probe(torch, op("scatter_reduce_legacy"), reduce="multiply")
+    for value in ("sum", "prod", "mean"):
+        _run_probe(torch, op("scatter_reduce_mps"), reduce=value)
+    _run_probe(torch, op("scatter_reduce_amax_amin_mps"), reduce="amin")
+    for value in ("prod", "mean"):
+        _run_probe(torch, op("index_reduce_prod_mean_mps"), reduce=value)
+    for value in ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"):
+        _run_probe(torch, op("interpolate_backward_mps"), mode=value)
 
 
 def test_cpu_behaviour_under_deterministic_mode():
