@@ -269,10 +269,7 @@ def test_reexport_cycles_resolve() -> None:
 
 def test_interrupted_fix_leaves_no_partial_file(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
-    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
-    files = [tmp_path / f"m{i:03}.py" for i in range(150)]
-    for file in files:
-        file.write_text(FIXABLE + padding)
+    files, padding = fixable_tree(tmp_path, files=150, helpers=300)
     fixed_text = FIXED + padding
     process = subprocess.Popen(
         [str(BIN / "repro-lint"), "check", "--fix", "--no-cache", "-j", "2", "."],
@@ -295,6 +292,15 @@ if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip("POSIX signals and symlinks")
 
 
+def fixable_tree(root: Path, files: int, helpers: int) -> tuple[list[Path], str]:
+    """`files` files, each a fixable finding followed by `helpers` small functions."""
+    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(helpers))
+    paths = [root / f"m{i:03}.py" for i in range(files)]
+    for path in paths:
+        path.write_text(FIXABLE + padding)
+    return paths, padding
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -312,9 +318,7 @@ def children_of(pid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
-    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
-    for i in range(200):
-        (tmp_path / f"m{i:03}.py").write_text(FIXABLE + padding)
+    fixable_tree(tmp_path, files=200, helpers=300)
     process = subprocess.Popen(
         [str(BIN / "repro-lint"), "check", "--no-cache", "-j", "2", "."],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -343,10 +347,7 @@ def test_form_feeds_in_the_indentation_do_not_stop_a_fix(cli, project: Path) -> 
 
 def test_two_fix_runs_at_once_leave_every_file_whole(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
-    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(50))
-    files = [tmp_path / f"m{i:03}.py" for i in range(30)]
-    for file in files:
-        file.write_text(FIXABLE + padding)
+    files, padding = fixable_tree(tmp_path, files=30, helpers=50)
     runs = [
         subprocess.Popen([str(BIN / "repro-lint"), "check", "--fix", "-j", "2", "."], cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -365,10 +366,7 @@ def test_two_fix_runs_at_once_leave_every_file_whole(tmp_path: Path) -> None:
 @pytest.mark.parametrize("to_group", [False, True])
 def test_sigterm_during_fix_leaves_every_file_whole(tmp_path: Path, to_group: bool) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
-    padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
-    files = [tmp_path / f"m{i:03}.py" for i in range(150)]
-    for file in files:
-        file.write_text(FIXABLE + padding)
+    files, padding = fixable_tree(tmp_path, files=150, helpers=300)
     process = subprocess.Popen(
         [str(BIN / "repro-lint"), "check", "--fix", "--no-cache", "-j", "2", "."],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
