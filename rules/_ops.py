@@ -155,6 +155,8 @@ class OpMatcher:
                 behaviour = entry.behaviour(self.version)
                 if entry.lint != "call" or behaviour is None:
                     continue
+                if entry.device == "mps" and not self.uses_mps:
+                    continue
                 if entry.phase == "backward" and self.no_gradient_reaches(call, form):
                     continue
                 if entry.id in _INDEX_POSITIONS and self.indices_are_unique(call, entry.id, form):
@@ -216,6 +218,17 @@ class OpMatcher:
         if self.catalog.is_shared_method(call.method or ""):
             return self.is_tensor(call.node.func.value, call.scope, call.order)
         return self.imports_torch
+
+    @cached_property
+    def uses_mps(self) -> bool:
+        """The file puts tensors on Apple's MPS device (`"mps"` given to a call, `torch.backends.mps`).
+        MPS-only behaviour is not a problem of code that never runs there."""
+        for call in self.facts.calls:
+            if call.qualname is not None and call.qualname.startswith("torch.backends.mps"):
+                return True
+            if any(_is_mps(arg.value) for arg in call.node.args):
+                return True
+        return False
 
     @cached_property
     def imports_torch(self) -> bool:
@@ -492,6 +505,11 @@ def _severity(use: OpUse) -> tuple[int, bool, bool]:
     """Raising before staying nondeterministic before having an alternative; then
     nondeterministic-by-default entries, then those the literal arguments decided."""
     return _BEHAVIOUR_RANK[use.behaviour.under_det_mode], not use.nondeterministic_by_default, not use.match.certain
+
+
+def _is_mps(expr: cst.BaseExpression) -> bool:
+    value = string_value(expr)
+    return value is not None and (value == "mps" or value.startswith("mps:"))
 
 
 def _attribute_name(func: cst.BaseExpression) -> str | None:

@@ -24,7 +24,9 @@ class NondeterministicOpNoFallback(Rule):
         no gradient can flow: under `torch.no_grad()` or `torch.inference_mode()`, in a
         function they decorate, or on a value that carries no gradient (`.detach()`, a
         tensor from `torch.load`, a batch from a data loader, and what indexing or `.to()`
-        make of those). Anything else may carry a gradient, and is flagged.
+        make of those). Anything else may carry a gradient, and is flagged. Behaviour the
+        catalog gives for Apple's MPS device only is flagged only in files that use MPS
+        (`"mps"` passed to a call, or `torch.backends.mps`).
 
     Why it matters:
         Turning deterministic mode on does not help these ops: the run either stops with a
