@@ -22,6 +22,7 @@ from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, c
 from repro_lint.effects import CUDNN_DETERMINISTIC, DETERMINISTIC_MODE
 from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, LoopSite, Scope, string_value
 from repro_lint.project import ProjectFacts
+from repro_lint.rng import DATA_LOADERS
 
 TENSOR_TYPE = "torch.Tensor"
 NN_MODULE = "torch.nn.Module"
@@ -60,7 +61,6 @@ _INDEX_PRESERVING_METHODS = frozenset({
 # ...and, for `gather`, copies along the other dimensions (each gathered row stays a permutation).
 _ROW_PRESERVING_METHODS = frozenset({"expand", "expand_as", "repeat"})
 _ITERATION_WRAPPERS = frozenset({"builtins.enumerate", "builtins.iter", "tqdm.tqdm", "tqdm.auto.tqdm"})
-_DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -371,11 +371,10 @@ class OpMatcher:
         binding = self.facts.binding_scope(expr.value, scope)
         if binding is None:
             return False
-        key = (id(binding), expr.value)
-        assigned = [site for site in self._assignments.get(key, ())
-                    if (site.order < order or binding is not scope) and site.statement is not statement]
-        looped = [loop for loop in self._loops.get(key, ()) if loop.order < order or binding is not scope]
-        sites: list[AssignSite | LoopSite] = [*assigned, *looped]
+        assigned = self._latest_assignment(expr.value, scope, order, statement)
+        looped = [loop for loop in self._loops.get((id(binding), expr.value), ())
+                  if loop.order < order or binding is not scope]
+        sites: list[AssignSite | LoopSite] = [*([assigned] if assigned else []), *looped]
         latest = max(sites, key=lambda site: site.order, default=None)
         if isinstance(latest, LoopSite):
             return self._iterates_a_loader(latest.node.iter, latest.scope)
@@ -387,7 +386,7 @@ class OpMatcher:
         while isinstance(expr, cst.Call) and expr.args and self.facts.qualname(expr.func, scope) in _ITERATION_WRAPPERS:
             expr = expr.args[0].value
         if isinstance(expr, cst.Call):
-            return self.facts.qualname(expr.func, scope) in _DATALOADERS
+            return self.facts.qualname(expr.func, scope) in DATA_LOADERS
         name = expr.attr.value if isinstance(expr, cst.Attribute) else expr.value if isinstance(expr, cst.Name) else ""
         return name.lower().endswith(("loader", "dataloader"))
 
