@@ -33,6 +33,9 @@ UNINITIALIZED_OUTPUT_OPS = frozenset({
     "aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
     "aten.new_empty_strided", "aten.empty_permuted",
 })
+# Ops that point a tensor at storage filled elsewhere (a DataLoader worker's shared memory, not
+# traced): hashing it at that moment races with the writer. The ops that read it are hashed.
+STORAGE_REBINDING_OPS = frozenset({"aten.set_"})
 # Ops that carry no data (profiler ranges): not part of what a run computes.
 NO_DATA_NAMESPACES = ("profiler.",)
 # Python values that are data; anything else an op returns (a profiler handle, an opaque
@@ -135,6 +138,8 @@ class OpTracer(TorchDispatchMode):
         entry = [op, location, shapes, None]
         if packet in UNINITIALIZED_OUTPUT_OPS:
             entry[3] = "uninitialized"
+        elif packet in STORAGE_REBINDING_OPS:
+            entry[3] = "rebound storage"
         else:
             digests = [tensor_digest(t) for t in tensors]
             hashed = [d for d in digests if d is not None]
