@@ -259,6 +259,43 @@ def test_a_seeded_script_with_a_dataloader_and_dropout_is_identical(tmp_path, mo
 
 
 @needs_torch
+def test_worker_batches_arriving_in_another_order_are_not_a_divergence(tmp_path, monkeypatch, capsys):
+    # Run 1 delays worker 0 and run 2 worker 1, so the main process receives the batches in a
+    # different order in each run; what it computes from them is the same.
+    write(tmp_path, "order.py", """\
+        import os
+        import time
+        import torch
+        from torch.utils.data import DataLoader, Dataset, get_worker_info
+
+        class Slow(Dataset):
+            def __init__(self, slow_worker):
+                self.slow_worker = slow_worker
+            def __len__(self):
+                return 32
+            def __getitem__(self, index):
+                if get_worker_info().id == self.slow_worker and index % 8 == 0:
+                    time.sleep(0.5)
+                return torch.full((4,), float(index))
+
+        if __name__ == "__main__":
+            slow_worker = 1 if os.path.exists("ran") else 0
+            open("ran", "a").close()
+            torch.manual_seed(0)
+            model = torch.nn.Linear(4, 1)
+            for batch in DataLoader(Slow(slow_worker), batch_size=8, num_workers=2):
+                model(batch).sum().backward()
+            print(model.weight.grad.sum().item())
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    code, out = verify(capsys, "--run", "order.py", "--threads", "1")
+
+    assert "identical: " in out and "diverged" not in out, out
+    assert code == 0, out
+
+
+@needs_torch
 def test_a_probe_that_fails_by_default_is_reported_in_both_modes():
     broken = probes.ProbeTarget("broken", "raises", "out = torch.ones(2) + torch.ones(3)\n", "float32")
     cpu = [{"device": "cpu", "name": "test"}]

@@ -33,9 +33,10 @@ UNINITIALIZED_OUTPUT_OPS = frozenset({
     "aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
     "aten.new_empty_strided", "aten.empty_permuted",
 })
-# Ops that point a tensor at storage filled elsewhere (a DataLoader worker's shared memory, not
-# traced): hashing it at that moment races with the writer. The ops that read it are hashed.
-STORAGE_REBINDING_OPS = frozenset({"aten.set_"})
+# Receiving a tensor from another process (a DataLoader worker's batch) rebuilds it here. When
+# that happens depends on which worker finished first, and the storage it points at may still be
+# written, so these ops are not the run's computation; the ops that read the batch are.
+_RECEIVING_MODULE = os.path.join("torch", "multiprocessing", "reductions.py")
 # Ops that carry no data (profiler ranges): not part of what a run computes.
 NO_DATA_NAMESPACES = ("profiler.",)
 # Python values that are data; anything else an op returns (a profiler handle, an opaque
@@ -47,6 +48,7 @@ DIGEST_BATCH = 2048
 _INTEGER_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 _DETERMINISM_WARNING = re.compile(r"deterministic", re.IGNORECASE)
 NO_USER_FRAME = "<no user frame>"
+RECEIVING = "<receiving from another process>"
 
 
 def tensor_digest(tensor: torch.Tensor) -> torch.Tensor | None:
@@ -77,11 +79,16 @@ class UserFrames:
         self._own_package = str(Path(__file__).resolve().parent.parent)
         self._decided: dict[str, str | None] = {}
 
-    def location(self) -> str:
-        """'path:line' of the innermost user frame on the current Python stack."""
+    def location(self) -> str | None:
+        """'path:line' of the innermost user frame on the current Python stack.
+
+        None while a tensor sent by another process is being rebuilt.
+        """
         frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             display = self._display(frame.f_code.co_filename)
+            if display == RECEIVING:
+                return None
             if display is not None:
                 return f"{display}:{frame.f_lineno}"
             frame = frame.f_back
@@ -96,6 +103,8 @@ class UserFrames:
         if filename.startswith("<"):
             return None
         path = os.path.realpath(filename)
+        if path.endswith(os.sep + _RECEIVING_MODULE):
+            return RECEIVING
         if not path.startswith(self.root + os.sep) or path.startswith(self._own_package + os.sep):
             return None
         if f"{os.sep}site-packages{os.sep}" in path or f"{os.sep}dist-packages{os.sep}" in path:
@@ -124,8 +133,10 @@ class OpTracer(TorchDispatchMode):
         name = str(func.overloadpacket)
         self.current_op = str(func)
         result = func(*args, **(kwargs or {}))
-        self.total_ops += 1
         location = self.frames.location()
+        if location is None:
+            return result
+        self.total_ops += 1
         self.reached.add(location)
         if len(self.ops) < self.max_ops and not name.startswith(NO_DATA_NAMESPACES):
             self._record(str(func), name, location, result)
@@ -138,8 +149,6 @@ class OpTracer(TorchDispatchMode):
         entry = [op, location, shapes, None]
         if packet in UNINITIALIZED_OUTPUT_OPS:
             entry[3] = "uninitialized"
-        elif packet in STORAGE_REBINDING_OPS:
-            entry[3] = "rebound storage"
         else:
             digests = [tensor_digest(t) for t in tensors]
             hashed = [d for d in digests if d is not None]
@@ -188,7 +197,7 @@ class WarningCollector:
         text = str(message)
         if not (issubclass(category, UserWarning) and _DETERMINISM_WARNING.search(text)):
             return self._show(message, category, filename, lineno, file, line)
-        location = self.frames.location()
+        location = self.frames.location() or RECEIVING
         key = (location, text)
         if key not in self._seen:
             self._seen.add(key)
