@@ -7,6 +7,7 @@ libcst keeps the encoding, line endings and trailing newline, so writing
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import stat
@@ -31,8 +32,11 @@ class SourceFile:
 
 def read_source(path: Path) -> SourceFile:
     try:
+        # Opening a FIFO blocks until someone writes, and /dev/zero never ends: check first.
+        _require_regular(path, os.stat(path))
         with open(path, "rb") as handle:
             stat_result = os.fstat(handle.fileno())
+            _require_regular(path, stat_result)
             data = handle.read()
     except IsADirectoryError:
         raise SourceError(f"{path}: is a directory") from None
@@ -46,6 +50,17 @@ def read_source(path: Path) -> SourceFile:
     return SourceFile(path, data, text, encoding, stat_result.st_mtime_ns)
 
 
+_KIND_OF_MODE = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _require_regular(path: Path, stat_result: os.stat_result) -> None:
+    if stat.S_ISREG(stat_result.st_mode):
+        return
+    kind = next((name for test, name in _KIND_OF_MODE if test(stat_result.st_mode)), "a special file")
+    raise SourceError(f"{path}: is {kind}, not a regular file")
+
+
 def decode_source(data: bytes, path: Path | str = "<source>") -> tuple[str, str]:
     if b"\x00" in data:
         raise SourceError(f"{path}: binary file (contains NUL bytes)")
@@ -55,6 +70,8 @@ def decode_source(data: bytes, path: Path | str = "<source>") -> tuple[str, str]
     except SyntaxError as error:
         # Invalid UTF-8 in the first two lines also lands here; say so plainly.
         encoding, cookie_error = "utf-8", error.msg
+        if data.startswith(codecs.BOM_UTF8) and error.msg.startswith("encoding problem"):
+            cookie_error = "starts with a UTF-8 byte order mark but its coding cookie names another encoding"
     try:
         text = data.decode(encoding)
         if cookie_error:

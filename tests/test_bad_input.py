@@ -146,6 +146,25 @@ def test_binary_file_named_py(cli, project: Path) -> None:
     assert_good_still_linted(out)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs and devices")
+def test_a_fifo_or_device_named_py_is_one_line_not_a_hang(cli, project: Path) -> None:
+    # Reading either would never end: a FIFO waits for a writer, /dev/zero never runs dry.
+    os.mkfifo(project / "pipe.py")
+    (project / "zero.py").symlink_to("/dev/zero")
+    code, errors, out = check(cli, project, ".")
+    assert (code, errors) == (2, ["repro-lint: error: pipe.py: is a FIFO, not a regular file",
+                                  "repro-lint: error: zero.py: is a character device, not a regular file"])
+    assert_good_still_linted(out)
+
+
+def test_a_bom_contradicted_by_the_coding_cookie(cli, project: Path) -> None:
+    (project / "bom.py").write_bytes(b"\xef\xbb\xbf# -*- coding: latin-1 -*-\nx = 1\n")
+    code, errors, out = check(cli, project, ".")
+    assert (code, errors) == (2, ["repro-lint: error: bom.py: starts with a UTF-8 byte order mark but its "
+                                  "coding cookie names another encoding"])
+    assert_good_still_linted(out)
+
+
 def test_invalid_utf8_without_cookie(cli, project: Path) -> None:
     (project / "latin.py").write_bytes(b"x = '\xe9'\n")
     code, errors, out = check(cli, project, ".")
