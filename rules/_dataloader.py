@@ -17,10 +17,8 @@ import libcst as cst
 from repro_lint.effects import SEEDED
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope, argument, keyword_arg
 from repro_lint.fixes import header_end
-from repro_lint.rng import TORCH
+from repro_lint.rng import DATA_LOADERS, TORCH
 from repro_lint.rule import NO_PROGRAM, AddImport, Edit, Insert, RuleContext
-
-DATALOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
 
 # Where DataLoader takes these when they are passed by position.
 _LOADER_POSITIONS = {"shuffle": 2, "sampler": 3, "num_workers": 5, "worker_init_fn": 10, "generator": 12}
@@ -96,7 +94,7 @@ def passes(arg: cst.Arg | None) -> bool:
 
 def dataloader_calls(facts: FileFacts) -> list[CallSite]:
     """DataLoader calls whose arguments can all be read: none takes a `*` or `**` splat."""
-    return [site for site in facts.calls_to(*DATALOADERS) if not has_splat(site.node)]
+    return [site for site in facts.calls_to(*DATA_LOADERS) if not has_splat(site.node)]
 
 
 def inline_random_samplers(facts: FileFacts) -> list[tuple[CallSite, cst.Call, int]]:
@@ -104,7 +102,7 @@ def inline_random_samplers(facts: FileFacts) -> list[tuple[CallSite, cst.Call, i
     the sampler call and the position `generator` has in it. RPL302 reports these, so
     RPL303 leaves them alone. A splat in the loader cannot supply the sampler's generator."""
     found = []
-    for loader in facts.calls_to(*DATALOADERS):
+    for loader in facts.calls_to(*DATA_LOADERS):
         positional_unknown = any(arg.star == "*" for arg in loader.node.args)
         arg = keyword_arg(loader.node, "sampler") if positional_unknown else loader_argument(loader.node, "sampler")
         sampler = arg.value if arg is not None else None
