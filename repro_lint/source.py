@@ -38,8 +38,6 @@ def read_source(path: Path) -> SourceFile:
             stat_result = os.fstat(handle.fileno())
             _require_regular(path, stat_result)
             data = handle.read()
-    except IsADirectoryError:
-        raise SourceError(f"{path}: is a directory") from None
     except FileNotFoundError:
         raise SourceError(f"{path}: no such file") from None
     except PermissionError:
