@@ -7,7 +7,14 @@ does it. Effects are short strings:
 - ``seed:torch``, ``seed:random``, ``seed:numpy``: that global RNG was seeded with a
   chosen value (a seed from entropy, such as ``random.seed()``, does not count);
 - ``rng:torch``, ``rng:random``, ``rng:numpy``: that global RNG was drawn from;
-- ``deterministic-mode``: ``torch.use_deterministic_algorithms(True)``;
+- ``deterministic-mode``: ``torch.use_deterministic_algorithms(True)`` (and the framework
+  switches that call it: Lightning's ``Trainer(deterministic=True)``, transformers'
+  ``enable_full_determinism`` and ``TrainingArguments(full_determinism=True)``, accelerate's and
+  transformers' ``set_seed(..., deterministic=True)``);
+- ``deterministic-mode-raises``, ``deterministic-mode-warn-only``: added to ``deterministic-mode``,
+  how it was turned on: so that ops without a deterministic implementation raise, or with
+  ``warn_only=True`` (Lightning: ``deterministic="warn"``), where they warn and stay
+  nondeterministic;
 - ``cudnn-deterministic``: ``torch.backends.cudnn.deterministic = True``;
 - ``env:<NAME>``: the environment variable NAME was set.
 """
@@ -25,6 +32,10 @@ if TYPE_CHECKING:
     from repro_lint.facts import AssignSite, CallSite, FileFacts
 
 DETERMINISTIC_MODE = "deterministic-mode"
+DETERMINISTIC_RAISES = "deterministic-mode-raises"
+DETERMINISTIC_WARN_ONLY = "deterministic-mode-warn-only"
+_RAISING_MODE = frozenset({DETERMINISTIC_MODE, DETERMINISTIC_RAISES})
+_WARNING_MODE = frozenset({DETERMINISTIC_MODE, DETERMINISTIC_WARN_ONLY})
 CUDNN_DETERMINISTIC = "cudnn-deterministic"
 SEEDED = {rng: f"seed:{rng}" for rng in RNGS}
 DREW = {rng: f"rng:{rng}" for rng in RNGS}
@@ -37,40 +48,90 @@ def env_set(name: str) -> str:
 
 ENVIRON = "os.environ"
 _ENV_SETTERS = {"os.environ.setdefault", "os.putenv", "os.environ.update"}
+_WORKSPACE = env_set("CUBLAS_WORKSPACE_CONFIG")
 # Besides seeding, this helper sets the backend flags and variables (facts.md §5).
-_FULL_DETERMINISM = frozenset({
-    DETERMINISTIC_MODE, CUDNN_DETERMINISTIC,
+_FULL_DETERMINISM_ENV = frozenset({
+    CUDNN_DETERMINISTIC,
     *(env_set(name) for name in ("CUBLAS_WORKSPACE_CONFIG", "CUDA_LAUNCH_BLOCKING", "FLASH_ATTENTION_DETERMINISTIC")),
 })
-_HELPERS_SETTING_FLAGS = {
-    "transformers.enable_full_determinism": _FULL_DETERMINISM,
-    "transformers.trainer_utils.enable_full_determinism": _FULL_DETERMINISM,
+FULL_DETERMINISM_HELPERS = frozenset({
+    "transformers.enable_full_determinism", "transformers.trainer_utils.enable_full_determinism",
+})
+# `Trainer(deterministic=True | "warn" | False, benchmark=...)`: `deterministic` is keyword-only.
+LIGHTNING_TRAINERS = frozenset({
+    "lightning.Trainer", "lightning.pytorch.Trainer", "lightning.pytorch.trainer.Trainer",
+    "lightning.pytorch.trainer.trainer.Trainer", "pytorch_lightning.Trainer", "pytorch_lightning.trainer.Trainer",
+    "pytorch_lightning.trainer.trainer.Trainer",
+})
+# `TrainingArguments(full_determinism=True)`: the Trainer then calls `enable_full_determinism`.
+TRAINING_ARGUMENTS = frozenset({
+    f"transformers.{module}{name}"
+    for module in ("", "training_args.", "training_args_seq2seq.")
+    for name in ("TrainingArguments", "Seq2SeqTrainingArguments")
+})
+# `set_seed(seed, ..., deterministic=True)` calls `torch.use_deterministic_algorithms(True)`; the
+# position `deterministic` has. It sets no CUBLAS_WORKSPACE_CONFIG.
+SET_SEED_DETERMINISTIC = {
+    "accelerate.utils.set_seed": 2, "accelerate.utils.random.set_seed": 2,
+    "transformers.set_seed": 1, "transformers.trainer_utils.set_seed": 1,
 }
 
 
+def deterministic_mode_effects(call: CallSite) -> frozenset[str]:
+    """What a call that turns on deterministic mode does: `use_deterministic_algorithms(True[, warn_only])`
+    and the framework switches that call it (facts.md §5)."""
+    name = call.qualname or ""
+    if name == "torch.use_deterministic_algorithms":
+        mode = call.argument(0, "mode")
+        if mode is not None and literal_bool(mode.value) is True:
+            return _mode(call.argument(1, "warn_only"))
+    elif name in FULL_DETERMINISM_HELPERS:
+        return _FULL_DETERMINISM_ENV | _mode(call.argument(1, "warn_only"))
+    elif name in LIGHTNING_TRAINERS:
+        flag = call.keyword("deterministic")
+        if flag is not None and (literal_bool(flag.value) is True or string_value(flag.value) == "warn"):
+            return (_WARNING_MODE if string_value(flag.value) == "warn" else _RAISING_MODE) | {_WORKSPACE}
+    elif name in TRAINING_ARGUMENTS:
+        flag = call.keyword("full_determinism")
+        if flag is not None and literal_bool(flag.value) is True:
+            return _FULL_DETERMINISM_ENV | _RAISING_MODE
+    elif name in SET_SEED_DETERMINISTIC:
+        flag = call.argument(SET_SEED_DETERMINISTIC[name], "deterministic")
+        if flag is not None and literal_bool(flag.value) is True:
+            return _RAISING_MODE
+    return frozenset()
+
+
+def _mode(warn_only: cst.Arg | None) -> frozenset[str]:
+    """Warn-only only when provably so; an unknown `warn_only` may raise."""
+    return _WARNING_MODE if warn_only is not None and literal_bool(warn_only.value) is True else _RAISING_MODE
+
+
+def deterministic_mode(effects: frozenset[str]) -> str | None:
+    """How these effects turn deterministic mode on: DETERMINISTIC_RAISES when ops without a
+    deterministic implementation raise, DETERMINISTIC_WARN_ONLY when every switch that turns it
+    on says `warn_only=True`, None when it stays off."""
+    if DETERMINISTIC_MODE not in effects:
+        return None
+    if DETERMINISTIC_WARN_ONLY in effects and DETERMINISTIC_RAISES not in effects:
+        return DETERMINISTIC_WARN_ONLY
+    return DETERMINISTIC_RAISES
+
+
 def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:
-    rng_effects = rng_call_effects(call)
-    if rng_effects:
-        return rng_effects | _HELPERS_SETTING_FLAGS.get(call.qualname or "", frozenset())
+    effects = rng_call_effects(call) | deterministic_mode_effects(call)
     name = call.qualname
-    if name is None:
-        return frozenset()
     if name in _ENV_SETTERS:
         first = call.argument(0, "key")
         key = string_value(first.value) if first else None
         if key:
-            return frozenset({env_set(key)})
+            return effects | {env_set(key)}
         if name == "os.environ.update" and first is not None and isinstance(first.value, cst.Dict):
-            return frozenset(
+            return effects | frozenset(
                 env_set(k) for e in first.value.elements
                 if isinstance(e, cst.DictElement) and (k := string_value(e.key))
             )
-        return frozenset()
-    if name == "torch.use_deterministic_algorithms":
-        mode = call.argument(0, "mode")
-        if mode is not None and literal_bool(mode.value) is True:
-            return frozenset({DETERMINISTIC_MODE})
-    return frozenset()
+    return effects
 
 
 def rng_call_effects(call: CallSite) -> frozenset[str]:
