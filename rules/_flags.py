@@ -1,4 +1,5 @@
-"""Shared by the backend-flag rules: every way a `torch.backends.cudnn` flag gets set."""
+"""Shared by the backend-flag rules: every way a `torch.backends.cudnn` flag gets set, and the
+Lightning `Trainer` keywords that set them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from repro_lint.facts import FileFacts, literal_bool, string_value
+from repro_lint.effects import LIGHTNING_TRAINERS
+from repro_lint.facts import CallSite, FileFacts, literal_bool, string_value
 
 CUDNN = "torch.backends.cudnn"
 
@@ -33,3 +35,18 @@ def flag_settings(facts: FileFacts, flag: str) -> Iterator[FlagSetting]:
         arg = call.keyword(flag)
         if arg is not None:
             yield FlagSetting(call.node, arg.value, literal_bool(arg.value))
+
+
+@dataclass(frozen=True, eq=False)
+class TrainerFlag:
+    call: CallSite  # the `Trainer(...)` call
+    value_node: cst.BaseExpression  # the keyword's value, to replace when fixing
+    value: bool | None  # None when not provable
+
+
+def trainer_flags(facts: FileFacts, keyword: str) -> Iterator[TrainerFlag]:
+    """Lightning `Trainer(<keyword>=v)` in every import form (`deterministic`, `benchmark`: keyword-only)."""
+    for call in facts.calls_to(*sorted(LIGHTNING_TRAINERS)):
+        arg = call.keyword(keyword)
+        if arg is not None:
+            yield TrainerFlag(call, arg.value, literal_bool(arg.value))

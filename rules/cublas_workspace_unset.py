@@ -3,8 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from repro_lint.catalog import load_catalog
-from repro_lint.effects import env_set
-from repro_lint.facts import literal_bool
+from repro_lint.effects import DETERMINISTIC_MODE, DETERMINISTIC_RAISES, deterministic_mode_effects, env_set
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
 
 from ._workspace import WORKSPACE_ENV, set_workspace_fix
@@ -15,14 +14,17 @@ class CublasWorkspaceUnset(Rule):
     What it does:
         Flags `torch.use_deterministic_algorithms(True)` in a program that never sets the
         `CUBLAS_WORKSPACE_CONFIG` environment variable, for target torch versions that
-        still need it (before about 2.10).
+        still need it (before about 2.10). accelerate's and transformers'
+        `set_seed(..., deterministic=True)` call it too; Lightning's
+        `Trainer(deterministic=True)` and transformers' `enable_full_determinism` set the
+        variable themselves, so programs using them are fine.
 
     Why it matters:
         On CUDA 10.2 and later, cuBLAS picks nondeterministic reduction strategies unless
         the workspace size is fixed. Under deterministic mode those torch versions raise a
         RuntimeError from `mm`, `mv` and `bmm` instead, often hours into a run. The
         variable has to be set before CUDA is initialised, so the top of the program is
-        the place.
+        the place. With `warn_only=True` they warn instead, and stay nondeterministic.
 
     Example:
         import torch
@@ -46,7 +48,7 @@ class CublasWorkspaceUnset(Rule):
     name = "cublas-workspace-unset"
     summary = "Deterministic mode without CUBLAS_WORKSPACE_CONFIG raises in cuBLAS on older torch"
     fix_applicability = SAFE
-    markers = ("use_deterministic_algorithms",)
+    markers = ("deterministic",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         if not load_catalog().cublas_workspace_required(ctx.torch_version):
@@ -54,12 +56,16 @@ class CublasWorkspaceUnset(Rule):
         if env_set(WORKSPACE_ENV) in ctx.project.file_effects(ctx.facts):
             return
         version = ".".join(map(str, ctx.torch_version))
-        for call in ctx.facts.calls_to("torch.use_deterministic_algorithms"):
-            mode = call.argument(0, "mode")
-            if mode is not None and literal_bool(mode.value) is True:
-                yield Violation(
-                    call.node,
-                    f"deterministic mode without `{WORKSPACE_ENV}`: cuBLAS ops raise on torch {version}; "
-                    f"set it to \":4096:8\" before importing torch",
-                    Fix(SAFE, f"Set `{WORKSPACE_ENV}` before the first torch import", set_workspace_fix(ctx.facts)),
-                )
+        for call in ctx.facts.calls:
+            effects = deterministic_mode_effects(call)
+            if DETERMINISTIC_MODE not in effects or env_set(WORKSPACE_ENV) in effects:
+                continue
+            outcome = "raise" if DETERMINISTIC_RAISES in effects else "warn and stay nondeterministic"
+            what = "deterministic mode" if call.qualname == "torch.use_deterministic_algorithms" else (
+                f"`{call.qualname}(deterministic=True)` turns on deterministic mode")
+            yield Violation(
+                call.node,
+                f"{what} without `{WORKSPACE_ENV}`: cuBLAS ops {outcome} on torch {version}; "
+                f"set it to \":4096:8\" before importing torch",
+                Fix(SAFE, f"Set `{WORKSPACE_ENV}` before the first torch import", set_workspace_fix(ctx.facts)),
+            )

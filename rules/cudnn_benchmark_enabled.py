@@ -6,14 +6,15 @@ import libcst as cst
 
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
 
-from ._flags import flag_settings
+from ._flags import flag_settings, trainer_flags
 
 
 class CudnnBenchmarkEnabled(Rule):
     """
     What it does:
         Flags `torch.backends.cudnn.benchmark = True`, in every alias form, and the same
-        setting made through `setattr(...)` or `torch.backends.cudnn.flags(benchmark=True)`.
+        setting made through `setattr(...)` or `torch.backends.cudnn.flags(benchmark=True)`,
+        and Lightning's `Trainer(benchmark=True)`, which sets the flag.
 
     Why it matters:
         With benchmarking on, cuDNN times several convolution algorithms on the first
@@ -31,8 +32,8 @@ class CudnnBenchmarkEnabled(Rule):
         torch.backends.cudnn.benchmark = False
 
     Fix safety:
-        Safe: `True` becomes `False`. The program computes the same thing, with a fixed
-        algorithm choice; it may run slower.
+        Safe: `True` becomes `False` (in `Trainer(benchmark=...)` too). The program computes
+        the same thing, with a fixed algorithm choice; it may run slower.
     """
 
     code = "RPL201"
@@ -49,4 +50,12 @@ class CudnnBenchmarkEnabled(Rule):
                     "`torch.backends.cudnn.benchmark` is enabled: cuDNN may choose different algorithms on each run",
                     Fix(SAFE, "Set `torch.backends.cudnn.benchmark` to False",
                         (Replace(setting.value_node, cst.Name("False")),)),
+                )
+        for trainer in trainer_flags(ctx.facts, "benchmark"):
+            if trainer.value is True:
+                yield Violation(
+                    trainer.call.node,
+                    "`Trainer(benchmark=True)` enables `torch.backends.cudnn.benchmark`: cuDNN may choose "
+                    "different algorithms on each run",
+                    Fix(SAFE, "Pass `benchmark=False`", (Replace(trainer.value_node, cst.Name("False")),)),
                 )

@@ -7,15 +7,16 @@ import libcst as cst
 from repro_lint.facts import literal_bool
 from repro_lint.rule import NO_PROGRAM, SAFE, UNSAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
-from ._flags import flag_settings
+from ._flags import flag_settings, trainer_flags
 
 
 class DeterminismDisabled(Rule):
     """
     What it does:
         Flags code that turns determinism off: `torch.backends.cudnn.deterministic = False`,
-        `torch.backends.cudnn.flags(deterministic=False)` and
-        `torch.use_deterministic_algorithms(False)`.
+        `torch.backends.cudnn.flags(deterministic=False)`,
+        `torch.use_deterministic_algorithms(False)` and Lightning's
+        `Trainer(deterministic=False)`, which calls it.
 
     Why it matters:
         These switches choose between reproducible and fast-but-nondeterministic kernels.
@@ -36,8 +37,9 @@ class DeterminismDisabled(Rule):
 
     Fix safety:
         The cuDNN flag fix is safe: cuDNN then uses deterministic algorithms only.
-        Turning `use_deterministic_algorithms(False)` into `True` is unsafe: ops without
-        a deterministic implementation raise a RuntimeError at run time.
+        Turning `use_deterministic_algorithms(False)` (or `Trainer(deterministic=False)`)
+        into `True` is unsafe: ops without a deterministic implementation raise a
+        RuntimeError at run time.
     """
 
     code = "RPL202"
@@ -69,4 +71,13 @@ class DeterminismDisabled(Rule):
                     "`torch.use_deterministic_algorithms(False)` lets PyTorch use nondeterministic kernels" + note,
                     Fix(UNSAFE, "Call `torch.use_deterministic_algorithms(True)` (ops without a deterministic "
                         "implementation will then raise)", (Replace(mode.value, cst.Name("True")),)),
+                )
+        for trainer in trainer_flags(ctx.facts, "deterministic"):
+            if trainer.value is False:
+                yield Violation(
+                    trainer.call.node,
+                    "`Trainer(deterministic=False)` calls `torch.use_deterministic_algorithms(False)`, which lets "
+                    "PyTorch use nondeterministic kernels" + note,
+                    Fix(UNSAFE, "Pass `deterministic=True` (ops without a deterministic implementation will then "
+                        "raise)", (Replace(trainer.value_node, cst.Name("True")),)),
                 )
