@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from repro_lint.catalog import format_version
+from repro_lint.effects import DETERMINISTIC_RAISES, deterministic_mode
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import insert_at_program_start
 from repro_lint.rule import NO_PROGRAM, UNSAFE, AddImport, Edit, Fix, Rule, RuleContext, Violation, strict_note
 
 from ._ops import (
-    DETERMINISTIC_MODE,
     OpMatcher,
     OpUse,
     deterministic_mode_covers,
@@ -76,10 +76,10 @@ class NondeterministicOp(Rule):
         note = strict_note(reason)
         effects = reachable_effects(ctx.facts, ctx.project)
         version = format_version(ctx.torch_version)
-        mode_on = DETERMINISTIC_MODE in effects
+        raising = deterministic_mode(effects) == DETERMINISTIC_RAISES
         uses = []
         for call_uses in OpMatcher(ctx.facts, ctx.torch_version).calls():
-            if without_fallback(call_uses, mode_on) is not None:
+            if without_fallback(call_uses, raising) is not None:
                 continue  # RPL401 reports this call
             use = next((use for use in call_uses if _left_nondeterministic(use, effects)), None)
             if use is not None:

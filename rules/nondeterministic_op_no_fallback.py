@@ -3,9 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from repro_lint.catalog import format_version
+from repro_lint.effects import DETERMINISTIC_RAISES, DETERMINISTIC_WARN_ONLY, deterministic_mode
 from repro_lint.rule import Rule, RuleContext, Violation
 
-from ._ops import DETERMINISTIC_MODE, OpMatcher, OpUse, op_tag, reachable_effects, without_fallback
+from ._ops import OpMatcher, OpUse, op_tag, reachable_effects, without_fallback
 
 
 class NondeterministicOpNoFallback(Rule):
@@ -20,7 +21,10 @@ class NondeterministicOpNoFallback(Rule):
         fine. The op is flagged whether or not the program turns deterministic mode on;
         an op that is deterministic by default but raises under that mode (for example
         `torch.bincount` without weights in torch 1.13) is flagged only in a program that
-        turns the mode on. An op whose nondeterminism is in its backward is not flagged where
+        turns the mode on so that it raises. Under
+        `torch.use_deterministic_algorithms(True, warn_only=True)` (Lightning:
+        `Trainer(deterministic="warn")`) the message says the op warns and stays
+        nondeterministic. An op whose nondeterminism is in its backward is not flagged where
         no gradient can flow: under `torch.no_grad()` or `torch.inference_mode()`, in a
         function they decorate, or on a value that carries no gradient (`.detach()`, a
         tensor from `torch.load`, a batch from a data loader, and what indexing or `.to()`
@@ -60,20 +64,27 @@ class NondeterministicOpNoFallback(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         version = format_version(ctx.torch_version)
-        mode_on = DETERMINISTIC_MODE in reachable_effects(ctx.facts, ctx.project)
+        mode = deterministic_mode(reachable_effects(ctx.facts, ctx.project))
+        warn_only = mode == DETERMINISTIC_WARN_ONLY
         for uses in OpMatcher(ctx.facts, ctx.torch_version).calls():
-            use = without_fallback(uses, mode_on)
+            use = without_fallback(uses, mode == DETERMINISTIC_RAISES)
             if use is not None:
-                yield Violation(use.node, _message(use, version))
+                yield Violation(use.node, _message(use, version, warn_only))
 
 
-def _message(use: OpUse, version: str) -> str:
+def _message(use: OpUse, version: str, warn_only: bool) -> str:
     entry = use.entry
     what = f"`{use.spelling}` ({use.condition})"
     if not use.nondeterministic_by_default:
         verdict = (
             f"raises a RuntimeError under `torch.use_deterministic_algorithms(True)` in torch {version}, "
             "which this program turns on"
+        )
+    elif warn_only:
+        verdict = (
+            f"is nondeterministic and has no deterministic implementation in torch {version}: under "
+            "`torch.use_deterministic_algorithms(True, warn_only=True)`, which this program turns on, "
+            "it warns and stays nondeterministic"
         )
     elif use.raises_under_deterministic_mode:
         verdict = (
