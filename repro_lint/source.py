@@ -86,26 +86,38 @@ def decode_source(data: bytes, path: Path | str = "<source>") -> tuple[str, str]
 def write_source(source: SourceFile, new_data: bytes) -> None:
     """Replace the file's content atomically, keeping its permissions.
 
-    Refuses when the file changed since it was read, or is read-only.
+    Refuses when the file changed since it was read, or is read-only. A
+    symbolic link stays a link: its target is written (as editors, black and ruff do).
     """
     path = source.path
+    target = Path(os.path.realpath(path))
     try:
-        current = os.stat(path)
+        current = os.stat(target)
+        unchanged = current.st_mtime_ns == source.mtime_ns and _read_bytes(target) == source.data
+    except FileNotFoundError:
+        raise SourceError(f"{path}: deleted while being fixed; not written") from None
     except OSError as error:
         raise SourceError(f"{path}: cannot write: {error.strerror or error}") from None
-    if current.st_mtime_ns != source.mtime_ns or _read_bytes(path) != source.data:
+    if not unchanged:
         raise SourceError(f"{path}: changed on disk while being fixed; not overwritten")
-    if not os.access(path, os.W_OK):
+    if not os.access(target, os.W_OK):
         raise SourceError(f"{path}: read-only; fix not written")
-    directory = path.parent
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".repro-lint.tmp", dir=directory)
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".repro-lint.tmp", dir=target.parent)
+    except OSError as error:
+        # The write is atomic (a temporary file beside the file, then a rename): a folder that takes
+        # no new file (read-only, full) cannot be written to even where the file itself could be.
+        raise SourceError(f"{path}: cannot write: cannot create a temporary file in its folder "
+                          f"({error.strerror or error}); fix not written") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(new_data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp_name, stat.S_IMODE(current.st_mode))
-        os.replace(temp_name, path)
+        if (current.st_uid, current.st_gid) != (os.geteuid(), os.getegid()):
+            _keep_owner(temp_name, current)
+        os.replace(temp_name, target)
     except BaseException as error:
         try:
             os.unlink(temp_name)
@@ -114,6 +126,16 @@ def write_source(source: SourceFile, new_data: bytes) -> None:
         if isinstance(error, OSError):
             raise SourceError(f"{path}: cannot write: {error.strerror or error}") from None
         raise
+
+
+def _keep_owner(temp_name: str, current: os.stat_result) -> None:
+    """Root fixing a user's file leaves it the user's; others cannot give files away, and keep what they can."""
+    for uid, gid in ((current.st_uid, current.st_gid), (-1, current.st_gid)):
+        try:
+            os.chown(temp_name, uid, gid)
+            return
+        except OSError:
+            continue
 
 
 def _read_bytes(path: Path) -> bytes:
