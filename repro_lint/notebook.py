@@ -106,7 +106,8 @@ def notebook_bytes(source: NotebookSource, fixed_program: str) -> bytes:
         if _cell_text(stored, source.path, cell.index) == text:
             continue
         stored["source"] = physical_lines(text) if isinstance(stored["source"], list) else text
-    return _dump_like(document, source.file.text).encode("utf-8")
+    # The file's own encoding: "utf-8-sig" keeps a byte order mark the notebook started with.
+    return _dump_like(document, source.file.text).encode(source.file.encoding)
 
 
 # -- reading ---------------------------------------------------------------
@@ -245,6 +246,15 @@ def _target_cell(source: NotebookSource, owner: list[int], old_start: int, old_e
 
 
 def _dump_like(document: dict[str, Any], original_text: str) -> str:
+    """JSON in the layout the file already had, its line endings included (a notebook checked out
+    with CRLF keeps them)."""
+    if "\r\n" not in original_text:
+        return _dump_in_layout(document, original_text)
+    # json.dumps escapes the newlines inside strings: every line break it writes is one of the layout's.
+    return _dump_in_layout(document, original_text.replace("\r\n", "\n")).replace("\n", "\r\n")
+
+
+def _dump_in_layout(document: dict[str, Any], original_text: str) -> str:
     """JSON in the layout the file already had, or nbformat's (indent 1) when none reproduces it."""
     original = json.loads(original_text)
     ending = "\n" if original_text.endswith("\n") else ""

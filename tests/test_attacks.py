@@ -327,21 +327,25 @@ def rich_notebook() -> dict:
     }
 
 
-def test_notebook_fix_changes_only_the_fixed_cells_source(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["lf", "crlf", "bom"])
+def test_notebook_fix_changes_only_the_fixed_cells_source(tmp_path: Path, layout: str) -> None:
+    def encoded(document: dict) -> bytes:
+        text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+        if layout == "crlf":  # as git's autocrlf checks notebooks out on Windows
+            text = text.replace("\n", "\r\n")
+        return (b"\xef\xbb\xbf" if layout == "bom" else b"") + text.encode()
+
     (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
-    original = rich_notebook()
     path = tmp_path / "nb.ipynb"
-    path.write_text(json.dumps(original, indent=1, ensure_ascii=False) + "\n")
+    path.write_bytes(encoded(rich_notebook()))
     result = repro_lint("check", "--fix", "--unsafe-fixes", "--no-cache", "nb.ipynb", cwd=tmp_path)
     assert (result.returncode, errors(result)) == (0, [])
-    fixed = json.loads(path.read_text())
     expected = rich_notebook()
     expected["cells"][2]["source"] = ["torch.backends.cudnn.benchmark = False\n", "x = torch.ones(3)\n", "x"]
-    assert fixed == expected
-    once = path.read_bytes()
-    assert once.decode() == json.dumps(expected, indent=1, ensure_ascii=False) + "\n"  # the layout as read
+    assert json.loads(path.read_bytes().decode("utf-8-sig")) == expected
+    assert path.read_bytes() == encoded(expected)  # the layout, line endings and BOM as read
     result = repro_lint("check", "--fix", "--unsafe-fixes", "--no-cache", "nb.ipynb", cwd=tmp_path)
-    assert (result.returncode, errors(result), path.read_bytes()) == (0, [], once)
+    assert (result.returncode, errors(result), path.read_bytes()) == (0, [], encoded(expected))
 
 
 @pytest.mark.parametrize("content, message", [
