@@ -144,15 +144,12 @@ def print_error(message: str) -> None:
 
 def _check_command(argv: list[str]) -> int:
     args = _check_parser().parse_args(argv)
-    from repro_lint.config import ConfigError, Overrides, SettingsResolver
-    from repro_lint.discovery import discover
-    from repro_lint.engine import Engine
+    from repro_lint.api import Linter
+    from repro_lint.config import ConfigError, Overrides
     from repro_lint.reporters import ReportContext, reporter
-    from repro_lint.rules import all_rules
-    from repro_lint.runner import default_jobs, run_files
+    from repro_lint.runner import default_jobs
     from repro_lint.source import SourceError
 
-    rules = all_rules()
     stdin_path = _stdin_path(args)
     paths = [stdin_path] if stdin_path else args.paths or [Path(".")]
     overrides = Overrides(
@@ -165,9 +162,9 @@ def _check_command(argv: list[str]) -> int:
         strict=args.strict,
         force_exclude=args.force_exclude,
     )
-    resolver = SettingsResolver((r.code for r in rules), overrides, args.config)
+    linter = Linter(overrides, args.config, describe_fix_edits=args.format == "sarif")
     try:
-        settings = resolver.for_path(paths[0])
+        settings = linter.settings_for(paths[0])
     except ConfigError as error:
         print_error(str(error))
         return EXIT_ERROR
@@ -176,58 +173,38 @@ def _check_command(argv: list[str]) -> int:
         print(settings.describe())
         return EXIT_CLEAN
 
-    if stdin_path is not None:
-        try:
-            stdin_source = _read_stdin(stdin_path)
-        except SourceError as error:
-            print_error(str(error))
-            return EXIT_ERROR
-        excluded = settings.force_exclude and settings.is_excluded(stdin_path)
-        files, found_errors = ([] if excluded else [stdin_source]), []
-    else:
-        found = discover(paths, settings)
-        files, found_errors = found.files, found.errors
-    engine = Engine(settings, rules, describe_fix_edits=args.format == "sarif")
-    # Each file is linted with the settings of its nearest configuration (as ruff does).
-    engines = {id(settings): engine}
-    engine_of: dict[Path, Engine] = {}
+    fixes_to_stdout = stdin_path is not None and args.fix and not args.diff
+    fix, write = args.fix or args.diff, args.fix and not args.diff and not fixes_to_stdout
+    jobs, cache = args.jobs or default_jobs(), not args.no_cache
     try:
-        for file in files:
-            path = getattr(file, "path", file)
-            own = resolver.for_path(path)
-            if id(own) not in engines:
-                engines[id(own)] = Engine(own, rules, describe_fix_edits=engine.describe_fix_edits)
-            engine_of[path] = engines[id(own)]
+        if stdin_path is not None:
+            try:
+                stdin_source = _read_stdin(stdin_path)
+            except SourceError as error:
+                print_error(str(error))
+                return EXIT_ERROR
+            excluded = settings.force_exclude and settings.is_excluded(stdin_path)
+            files = [] if excluded else [stdin_source]
+            run = linter.lint_files(files, anchor=stdin_path, fix=fix, write=write, jobs=jobs, cache=cache)
+        else:
+            run = linter.lint_paths(paths, fix=fix, write=write, jobs=jobs, cache=cache)
     except ConfigError as error:
         print_error(str(error))
         return EXIT_ERROR
-    fixes_to_stdout = stdin_path is not None and args.fix and not args.diff
-    if args.no_cache:
-        cache = None
-    else:
-        from repro_lint.cache import open_cache
-
-        cache = open_cache(engine)
-    outcomes = run_files(
-        engine, files,
-        fix=args.fix or args.diff, write=args.fix and not args.diff and not fixes_to_stdout,
-        jobs=args.jobs or default_jobs(), cache=cache, engine_for=engine_of.__getitem__,
-    )
-    errors = [*found_errors, *(o.error for o in outcomes if o.error)]
+    outcomes, errors = run.outcomes, run.errors
     for message in errors:
         print_error(message)
 
     if args.diff:
         return _print_diff(outcomes, bool(errors))
 
-    findings = sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key)
-    if not files and not errors:
+    findings = run.findings
+    if not outcomes and not errors:
         # As ruff does: a warning, not an error; the exit code says whether findings remain.
         where = "the settings exclude it" if stdin_path is not None else "under " + ", ".join(map(str, paths))
         print(f"repro-lint: warning: no Python files to check ({where})", file=sys.stderr)
-    checked = sum(1 for o in outcomes if not o.error)
-    context = ReportContext(rules=rules, unsafe_fixes=settings.unsafe_fixes, statistics=args.statistics,
-                            checked=checked, failed=len(errors))
+    context = ReportContext(rules=linter.rules, unsafe_fixes=settings.unsafe_fixes, statistics=args.statistics,
+                            checked=run.checked, failed=len(errors))
     report = reporter(args.format)(findings, context)
     if fixes_to_stdout:
         # An editor replaces its buffer with stdout: the fixed source goes there, the report to stderr.

@@ -16,7 +16,7 @@ from repro_lint.notebook import NotebookSource, is_notebook, locate, notebook_by
 from repro_lint.source import SourceFile, decode_source, read_source, write_source
 
 if TYPE_CHECKING:
-    from repro_lint.engine import Finding
+    from repro_lint.results import Finding
 
 
 def read_document(path: Path, data: bytes | None = None) -> SourceFile:

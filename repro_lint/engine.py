@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
@@ -24,51 +24,13 @@ from repro_lint.fixes import apply_fixes
 from repro_lint.parse_limits import too_complex
 from repro_lint.positions import node_positions
 from repro_lint.project import FileSummary, ProjectFacts, module_name_for, summarize
-from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
+from repro_lint.results import FileOutcome, Finding, FixInfo, syntax_error_finding
+from repro_lint.rule import Fix, Rule, RuleContext, Violation
 from repro_lint.source import SourceFile
 from repro_lint.suppression import NoqaMap
-from repro_lint.text_edits import TextEdit, fix_text_edits
+from repro_lint.text_edits import fix_text_edits
 
-SYNTAX_ERROR = "RPL001"
 MAX_FIX_ROUNDS = 8
-
-
-@dataclass(frozen=True)
-class FixInfo:
-    applicability: str
-    message: str
-    edits: tuple[TextEdit, ...] = ()  # only with Engine(describe_fix_edits=True)
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    name: str
-    message: str
-    path: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    severity: str
-    fix: FixInfo | None = None
-    cell: int | None = None  # in a notebook: the 1-based cell number, and `line` counts within the cell
-
-    @property
-    def sort_key(self) -> tuple[str, int, int, int, str]:
-        return (self.path, self.cell or 0, self.line, self.column, self.code)
-
-
-@dataclass
-class FileOutcome:
-    """What happened to one file."""
-
-    path: str
-    findings: list[Finding] = field(default_factory=list)
-    original: str | None = None
-    fixed: str | None = None  # new text when fixes changed it
-    fixes_applied: int = 0
-    error: str | None = None
 
 
 @dataclass
@@ -97,19 +59,7 @@ class Engine:
         self.rules = [cls() for cls in rule_classes if settings.enabled(cls.code)]
         self.markers = tuple({m for rule in self.rules for m in rule.markers})
 
-    # -- whole runs ------------------------------------------------------
-
-    def run(
-        self, files: Iterable[Path | SourceFile], fix: bool = False, write: bool = False
-    ) -> list[FileOutcome]:
-        """Lint `files`: paths to read, or sources already read (stdin, from `read_document`).
-
-        In this process, without a cache; `repro_lint.runner.run_files` does the
-        same with worker processes and the cache.
-        """
-        from repro_lint.runner import run_files
-
-        return run_files(self, files, fix=fix, write=write)
+    # -- the project ----------------------------------------------------
 
     def project(self, all_facts: Iterable[FileFacts]) -> ProjectFacts:
         return self.project_from([summarize(facts) for facts in all_facts])
@@ -123,8 +73,7 @@ class Engine:
         module_name, is_package = module_name_for(source.path)
         beyond = too_complex(source.text)
         if beyond is not None:
-            return Finding(SYNTAX_ERROR, "syntax-error", beyond.message, display,
-                           beyond.line, beyond.column, beyond.line, beyond.column, "error")
+            return syntax_error_finding(display, beyond.message, beyond.line, beyond.column)
         try:
             module = cst.parse_module(source.data)
         except cst.ParserSyntaxError as error:
@@ -226,6 +175,7 @@ class Engine:
                 end_column=where.end.column + 1,
                 severity=rule.severity,
                 fix=self._fix_info(facts.module, fix) if fix else None,
+                op=violation.op,
             )
             located.setdefault((finding.code, finding.line, finding.column, finding.message), (violation, finding))
         return sorted(located.values(), key=lambda pair: pair[1].sort_key)
@@ -238,7 +188,7 @@ class Engine:
         return sum(1 for violation, _ in found if violation.fix is not None and self._applies(violation.fix))
 
     def _applies(self, fix: Fix) -> bool:
-        return fix.applicability == SAFE or self.settings.unsafe_fixes
+        return fix.applicability.applies(self.settings.unsafe_fixes)
 
     def _filter(self, findings: list[Finding], path: Path, text: str) -> list[Finding]:
         noqa = NoqaMap(text if self.apply_noqa else "")
@@ -248,8 +198,7 @@ class Engine:
         )
 
     def _too_deep(self, display: str) -> Finding:
-        return Finding(SYNTAX_ERROR, "syntax-error", "syntax error: nesting too deep to parse",
-                       display, 1, 1, 1, 1, "error")
+        return syntax_error_finding(display, "syntax error: nesting too deep to parse", 1, 1)
 
     def _syntax_error(self, display: str, error: cst.ParserSyntaxError, text: str) -> Finding:
         # CPython's parser places the error more precisely than libcst's; ask it only on failure.
@@ -271,7 +220,7 @@ class Engine:
         else:
             # Valid Python that libcst's grammar lacks, e.g. `(x): int = 1`: say so, not "syntax error".
             message = f"not checked: libcst cannot parse this valid Python ({libcst_message})"
-        return Finding(SYNTAX_ERROR, "syntax-error", message, display, line, column, line, column, "error")
+        return syntax_error_finding(display, message, line, column)
 
 
 def _is_test_path(path: Path, root: Path) -> bool:

@@ -13,35 +13,15 @@ import argparse
 import ast
 import tokenize
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from repro_lint import __version__
 from repro_lint.config import ConfigError, Overrides, find_project_root, load_settings, parse_torch_version
-from repro_lint.source import SourceError, SourceFile, read_source
+from repro_lint.source import SourceError, SourceFile
 
 if TYPE_CHECKING:  # the engine imports libcst and the rules: only once a file is checked
-    from repro_lint.engine import Engine
-    from repro_lint.facts import FileFacts
-    from repro_lint.project import ProjectFacts
-
-
-@dataclass(frozen=True)
-class _ProjectRun:
-    """What one project root contributes to a flake8 run: its engine and project-wide facts."""
-
-    engine: Engine
-    project: ProjectFacts
-    files: frozenset[Path]  # resolved paths of the files the project facts were built from
-
-    def project_for(self, path: Path, facts: FileFacts) -> ProjectFacts:
-        if path.resolve() in self.files:
-            return self.project
-        # A file the project walk skipped (excluded, or stdin) still counts with its own facts.
-        from repro_lint.project import ProjectFacts, summarize
-
-        return ProjectFacts([*self.project.summaries, summarize(facts)], self.project.extra_effects)
+    from repro_lint.api import Workspace
 
 
 class ReproLintChecker:
@@ -50,7 +30,7 @@ class ReproLintChecker:
 
     torch_version: ClassVar[str | None] = None
     strict: ClassVar[bool | None] = None
-    _projects: ClassVar[dict[Path, _ProjectRun]] = {}
+    _workspaces: ClassVar[dict[Path, Workspace]] = {}
 
     def __init__(self, tree: ast.AST, filename: str, lines: Sequence[str]):
         # `tree` is flake8's ast, unused: asking for it makes this a once-per-file plugin.
@@ -85,7 +65,7 @@ class ReproLintChecker:
                 raise ExecutionError(str(error)) from None
         cls.torch_version = value
         cls.strict = True if options.repro_lint_strict else None
-        cls._projects = {}
+        cls._workspaces = {}
         # Check the working directory's config here, in flake8's main process: an error
         # raised in `--jobs` workers can leave flake8's process pool waiting forever.
         from repro_lint.rules import all_rules
@@ -98,11 +78,9 @@ class ReproLintChecker:
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         from flake8.exceptions import ExecutionError
 
-        from repro_lint.engine import Finding
-
         path = self._path()
         try:
-            run = self._project_run(path)
+            workspace = self._workspace(path)
         except ConfigError as error:
             # flake8 stops with "There was a critical error ..." and this one line.
             raise ExecutionError(str(error)) from None
@@ -110,13 +88,10 @@ class ReproLintChecker:
             source = _source_from_lines(path, self.lines)
         except SourceError:
             return  # undecodable text: flake8 reports it itself (E902)
-        engine = run.engine
-        parsed = engine.parse(source, self.filename)
-        if isinstance(parsed, Finding):
-            findings = [parsed] if engine.settings.enabled(parsed.code, path) else []
-        else:
-            findings = engine.lint_parsed(parsed, run.project_for(path, parsed.facts), fix=False).findings
-        for finding in findings:
+        outcome = workspace.lint_source(source, self.filename)
+        if outcome.error:
+            raise ExecutionError(outcome.error)
+        for finding in outcome.findings:
             # flake8 columns are 0-based (it adds 1 when printing); the engine's are 1-based.
             yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)
 
@@ -124,34 +99,14 @@ class ReproLintChecker:
         return Path.cwd() / "stdin.py" if self.filename in ("stdin", "-") else Path(self.filename)
 
     @classmethod
-    def _project_run(cls, path: Path) -> _ProjectRun:
+    def _workspace(cls, path: Path) -> Workspace:
+        from repro_lint.api import Workspace
+
         root = find_project_root(path)
-        if root not in cls._projects:
+        if root not in cls._workspaces:
             overrides = Overrides(torch_version=cls.torch_version, strict=cls.strict)
-            cls._projects[root] = _build_project_run(root, overrides)
-        return cls._projects[root]
-
-
-def _build_project_run(root: Path, overrides: Overrides) -> _ProjectRun:
-    from repro_lint.discovery import discover
-    from repro_lint.engine import Engine, Finding
-    from repro_lint.rules import all_rules
-
-    rules = all_rules()
-    settings = load_settings(root, (rule.code for rule in rules), overrides)
-    engine = Engine(settings, rules, apply_noqa=False)
-    parsed = []
-    for file in discover([root], settings).files:
-        if file.suffix != ".py":
-            continue  # flake8 does not read notebooks
-        try:
-            result = engine.parse(read_source(file), str(file))
-        except SourceError:
-            continue
-        if not isinstance(result, Finding):
-            parsed.append(result)
-    project = engine.project(item.facts for item in parsed)
-    return _ProjectRun(engine, project, frozenset(item.path.resolve() for item in parsed))
+            cls._workspaces[root] = Workspace(root, overrides, apply_noqa=False)
+        return cls._workspaces[root]
 
 
 def _source_from_lines(path: Path, lines: Sequence[str]) -> SourceFile:

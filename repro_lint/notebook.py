@@ -26,7 +26,7 @@ from repro_lint.source import SourceError, SourceFile, decode_source, read_sourc
 from repro_lint.text_edits import physical_lines
 
 if TYPE_CHECKING:
-    from repro_lint.engine import Finding
+    from repro_lint.results import Finding
 
 NOTEBOOK_SUFFIX = ".ipynb"
 # Cell magics whose body is Python run in the kernel: only their first line is masked.

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
 
+from repro_lint.results import Applicability
+
 if TYPE_CHECKING:
     from repro_lint.facts import FileFacts
     from repro_lint.project import ProjectFacts
 
-SAFE = "safe"
-UNSAFE = "unsafe"
+SAFE = Applicability.SAFE
+UNSAFE = Applicability.UNSAFE
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +54,7 @@ Edit = Replace | Insert | AddImport
 
 @dataclass(frozen=True)
 class Fix:
-    applicability: str  # SAFE or UNSAFE
+    applicability: Applicability
     message: str
     edits: tuple[Edit, ...]
 
@@ -62,6 +64,7 @@ class Violation:
     node: cst.CSTNode
     message: str
     fix: Fix | None = None
+    op: str | None = None  # the catalog op id, for a finding about an op
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Rule:
     code: ClassVar[str]
     name: ClassVar[str]
     summary: ClassVar[str]
-    fix_applicability: ClassVar[str | None] = None  # best applicability its fixes have
+    fix_applicability: ClassVar[Applicability | None] = None  # the best grade its fixes have
     severity: ClassVar[str] = "warning"
     # A file containing none of these substrings cannot trigger the rule.
     markers: ClassVar[tuple[str, ...]] = ("torch",)

@@ -33,14 +33,7 @@ from typing import Any, TypeVar
 
 from repro_lint.cache import Cache, CachedFile, content_digest
 from repro_lint.document import read_document, write_document
-from repro_lint.engine import (
-    SAFE,
-    Engine,
-    FileOutcome,
-    Finding,
-    display_path,
-    internal_error,
-)
+from repro_lint.engine import Engine, display_path, internal_error
 from repro_lint.lifetime import die_with_parent
 from repro_lint.project import (
     FileSummary,
@@ -49,6 +42,7 @@ from repro_lint.project import (
     module_name_for,
     summarize,
 )
+from repro_lint.results import FileOutcome, Finding
 from repro_lint.source import SourceError, SourceFile
 
 
@@ -178,8 +172,7 @@ def _store(engine: Engine, cache: Cache, file: _File) -> None:
     outcome = file.outcome
     if outcome is None or outcome.error is not None or outcome.fixed is not None or file.answers is None:
         return
-    unsafe = engine.settings.unsafe_fixes
-    fixable = sum(1 for f in outcome.findings if f.fix and (f.fix.applicability == SAFE or unsafe))
+    fixable = sum(1 for f in outcome.findings if f.fixable(engine.settings.unsafe_fixes))
     cache.store(file.source.path, CachedFile(
         file.digest, file.module, file.summary, tuple(outcome.findings), file.answers, fixable
     ))

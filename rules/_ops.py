@@ -115,11 +115,6 @@ def without_fallback(uses: list[OpUse], deterministic_mode_on: bool) -> OpUse | 
     return None
 
 
-def op_tag(entry: OpEntry) -> str:
-    """The suffix the runtime verifier reads to pick the entry's probe."""
-    return f"[op: {entry.id}]"
-
-
 def reachable_effects(facts: FileFacts, project: ProjectFacts) -> frozenset[str]:
     """What this file and the helpers it calls do, plus what every linted program that
     runs this file does (see `repro_lint.rules.effects`)."""

@@ -6,7 +6,7 @@ from repro_lint.catalog import format_version
 from repro_lint.effects import env_set
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
 
-from ._ops import OpMatcher, op_tag, reachable_effects
+from ._ops import OpMatcher, reachable_effects
 from ._workspace import WORKSPACE_ENV, set_workspace_fix
 
 RNN_ENTRY = "cudnn_rnn"
@@ -68,6 +68,7 @@ class CudaRnnWorkspace(Rule):
                 use.node,
                 f"`{use.spelling}` runs cuDNN RNN kernels on CUDA that are nondeterministic in torch {version} "
                 f"unless `{WORKSPACE_ENV}` is set before CUDA starts, and this program never sets it. "
-                f"Workaround: {entry.workaround} {op_tag(entry)}",
+                f"Workaround: {entry.workaround}",
                 Fix(SAFE, f"Set `{WORKSPACE_ENV}` before the first torch import", set_workspace_fix(ctx.facts)),
+                op=entry.id,
             )

@@ -12,7 +12,6 @@ from ._ops import (
     OpMatcher,
     OpUse,
     deterministic_mode_covers,
-    op_tag,
     reachable_effects,
     without_fallback,
 )
@@ -89,10 +88,10 @@ class NondeterministicOp(Rule):
         fix = _deterministic_mode_fix(ctx.facts)
         cudnn = [use for use in uses if use.entry.cudnn]
         if cudnn:
-            yield Violation(cudnn[0].node, _cudnn_message(cudnn, version) + note, fix)
+            yield Violation(cudnn[0].node, _cudnn_message(cudnn, version) + note, fix, op=cudnn[0].entry.id)
         for use in uses:
             if not use.entry.cudnn:
-                yield Violation(use.node, _message(use, version) + note, fix)
+                yield Violation(use.node, _message(use, version) + note, fix, op=use.entry.id)
 
 
 def _left_nondeterministic(use: OpUse, effects: frozenset[str]) -> bool:
@@ -108,7 +107,7 @@ def _message(use: OpUse, version: str) -> str:
     return (
         f"`{use.spelling}` ({use.condition}) is nondeterministic, and this program never turns on "
         f"`torch.use_deterministic_algorithms(True)`, which makes it deterministic in torch {version}. "
-        f"Workaround: {entry.workaround} {op_tag(entry)}"
+        f"Workaround: {entry.workaround}"
     )
 
 
@@ -120,7 +119,7 @@ def _cudnn_message(uses: list[OpUse], version: str) -> str:
         f"cuDNN convolutions ({which}) pick nondeterministic algorithms on CUDA, and this program sets "
         "neither `torch.backends.cudnn.deterministic = True` nor `torch.use_deterministic_algorithms(True)`, "
         f"either of which makes them deterministic in torch {version}. "
-        f"Workaround: {first.entry.workaround} {op_tag(first.entry)}"
+        f"Workaround: {first.entry.workaround}"
     )
 
 

@@ -6,7 +6,7 @@ from repro_lint.catalog import format_version
 from repro_lint.effects import DETERMINISTIC_RAISES, DETERMINISTIC_WARN_ONLY, deterministic_mode
 from repro_lint.rule import Rule, RuleContext, Violation
 
-from ._ops import OpMatcher, OpUse, op_tag, reachable_effects, without_fallback
+from ._ops import OpMatcher, OpUse, reachable_effects, without_fallback
 
 
 class NondeterministicOpNoFallback(Rule):
@@ -69,7 +69,7 @@ class NondeterministicOpNoFallback(Rule):
         for uses in OpMatcher(ctx.facts, ctx.torch_version).calls():
             use = without_fallback(uses, mode == DETERMINISTIC_RAISES)
             if use is not None:
-                yield Violation(use.node, _message(use, version, warn_only))
+                yield Violation(use.node, _message(use, version, warn_only), op=use.entry.id)
 
 
 def _message(use: OpUse, version: str, warn_only: bool) -> str:
@@ -96,4 +96,4 @@ def _message(use: OpUse, version: str, warn_only: bool) -> str:
             f"is nondeterministic and has no deterministic implementation in torch {version}: "
             "it stays nondeterministic even under `torch.use_deterministic_algorithms(True)`"
         )
-    return f"{what} {verdict}. Workaround: {entry.workaround} {op_tag(entry)}"
+    return f"{what} {verdict}. Workaround: {entry.workaround}"

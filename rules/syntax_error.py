@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from repro_lint.results import SYNTAX_ERROR
 from repro_lint.rule import Rule, RuleContext, Violation
 
 
@@ -26,7 +27,7 @@ class SyntaxErrorRule(Rule):
         No fix: the engine reports this code itself when parsing fails.
     """
 
-    code = "RPL001"
+    code = SYNTAX_ERROR
     name = "syntax-error"
     summary = "The file is not valid Python and could not be checked"
     severity = "error"

@@ -3,7 +3,8 @@
 Layout, one folder per code:
 - `fixtures/RPL201/<case>.py`: a single-file case. A line that must produce a
   finding ends with `# expect: RPL201` (several: `# expect: RPL201, RPL202`).
-  Every other line must produce none. Optional header lines
+  A marker may also pin the 1-based column and a fragment of the message:
+  `# expect: RPL301:14 "lacks worker_init_fn"`. Every other line must produce none. Optional header lines
   `# fixture: torch-version=1.13, unsafe-fixes, strict, select=RPL2` set the options;
   by default only the folder's code is selected and the target is torch 2.13.
 - `fixtures/RPL201/<case>.fixed.py`: the expected result of `--fix`. A case
@@ -23,9 +24,9 @@ from pathlib import Path
 
 import libcst as cst
 
-from repro_lint.config import Overrides, load_settings
-from repro_lint.engine import Engine, FileOutcome
-from repro_lint.rules import all_rules
+from repro_lint.api import Linter, LintRun
+from repro_lint.config import Overrides
+from repro_lint.results import Finding
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +35,9 @@ else:  # pragma: no cover
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEFAULT_TORCH_VERSION = "2.13"
-_EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>RPL\d{3}(?:\s*,\s*RPL\d{3})*)")
+_MARK = r'RPL\d{3}(?::\d+)?(?:\s+"[^"]*")?'
+_EXPECT = re.compile(rf"#\s*expect:\s*(?P<marks>{_MARK}(?:\s*,\s*{_MARK})*)")
+_ONE_MARK = re.compile(r'(?P<code>RPL\d{3})(?::(?P<column>\d+))?(?:\s+"(?P<fragment>[^"]*)")?')
 _HEADER = re.compile(r"^#\s*fixture:\s*(?P<options>.*)$")
 
 
@@ -100,48 +103,73 @@ def _project_options(folder: Path) -> dict[str, object]:
         return dict(tomllib.load(handle))
 
 
-def expected_findings(case: Case) -> set[tuple[str, int, str]]:
-    expected = set()
+@dataclass(frozen=True)
+class Marker:
+    """One `# expect:` item: a finding of `code` on `line`, perhaps at `column` and saying `fragment`."""
+
+    file: str
+    line: int
+    code: str
+    column: int | None = None
+    fragment: str | None = None
+
+    @property
+    def place(self) -> tuple[str, int, str]:
+        return (self.file, self.line, self.code)
+
+    def describes(self, finding: Finding) -> bool:
+        return (self.column is None or finding.column == self.column) and (
+            self.fragment is None or self.fragment in finding.message
+        )
+
+
+def markers(case: Case) -> list[Marker]:
+    found = []
     for file in case.files():
         for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
             match = _EXPECT.search(line)
             if match:
-                for code in match.group("codes").split(","):
-                    expected.add((_relative(case, file), number, code.strip()))
-    return expected
+                for mark in _ONE_MARK.finditer(match.group("marks")):
+                    column = int(mark.group("column")) if mark.group("column") else None
+                    found.append(Marker(_relative(case, file), number, mark.group("code"), column,
+                                        mark.group("fragment")))
+    return found
+
+
+def expected_findings(case: Case) -> set[tuple[str, int, str]]:
+    return {marker.place for marker in markers(case)}
 
 
 def _relative(case: Case, file: Path) -> str:
     return file.relative_to(case.path).as_posix() if case.is_project else file.name
 
 
-def engine_for(case: Case, root: Path | None = None) -> Engine:
+def linter_for(case: Case) -> Linter:
     select = case.options.get("select", case.code)
-    overrides = Overrides(
+    return Linter(Overrides(
         select=[str(select)],
         torch_version=str(case.options.get("torch-version", DEFAULT_TORCH_VERSION)),
         unsafe_fixes=bool(case.options.get("unsafe-fixes", False)),
         strict=bool(case.options.get("strict", False)),
-    )
-    start = root if root is not None else case.path
-    settings = load_settings(start, (r.code for r in all_rules()), overrides)
-    return Engine(settings, all_rules())
+    ))
 
 
-def lint(case: Case, root: Path | None = None, fix: bool = False) -> list[FileOutcome]:
+def lint(case: Case, root: Path | None = None, fix: bool = False, write: bool = False) -> LintRun:
+    """The case's files (or their copies under `root`) linted as one project, as `repro-lint check` would."""
     base = root if root is not None else case.path
-    files = sorted(base.rglob("*.py")) if base.is_dir() else [base]
-    return engine_for(case, base).run(files, fix=fix)
+    files: list[Path] = sorted(base.rglob("*.py")) if base.is_dir() else [base]
+    return linter_for(case).lint_files(files, fix=fix, write=write)
 
 
-def actual_findings(case: Case, outcomes: list[FileOutcome], base: Path) -> set[tuple[str, int, str]]:
-    found = set()
-    for outcome in outcomes:
+def findings_by_place(run: LintRun, base: Path) -> dict[tuple[str, int, str], list[Finding]]:
+    """The run's findings, keyed as markers are: (file relative to the case, line, code)."""
+    found: dict[tuple[str, int, str], list[Finding]] = {}
+    for outcome in run.outcomes:
         assert outcome.error is None, outcome.error
         for finding in outcome.findings:
             path = Path(finding.path).resolve()
             name = path.relative_to(base.resolve()).as_posix() if base.is_dir() else path.name
-            found.add((name, finding.line, finding.code))
+            found.setdefault((name, finding.line, finding.code), []).append(finding)
     return found
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
-CORE = [
-    "repro_lint.cache", "repro_lint.catalog", "repro_lint.cli", "repro_lint.config", "repro_lint.discovery",
-    "repro_lint.document", "repro_lint.effects", "repro_lint.engine", "repro_lint.facts", "repro_lint.fixes",
-    "repro_lint.flake8_plugin", "repro_lint.notebook", "repro_lint.positions", "repro_lint.program",
-    "repro_lint.project", "repro_lint.reporters", "repro_lint.rng", "repro_lint.rule", "repro_lint.runner",
-    "repro_lint.source", "repro_lint.suppression", "repro_lint.text_edits",
-]
+PACKAGE = Path(__file__).resolve().parent.parent / "repro_lint"
+# Every core module, so that a new one is checked without being listed (`__main__` runs the CLI).
+CORE = sorted(
+    "repro_lint." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+    for path in [*PACKAGE.glob("*.py"), *PACKAGE.glob("reporters/*.py")]
+    if path.stem not in ("__init__", "__main__")
+)
 
 
 def loaded_rule_modules(script: str) -> list[str]:

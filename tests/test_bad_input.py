@@ -16,15 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import BIN, is_alive, wait_until
+
 from repro_lint import cli
-from repro_lint.config import load_settings
+from repro_lint.api import Linter
 from repro_lint.engine import Engine
 from repro_lint.parse_limits import MAX_DEPTH, too_complex
 from repro_lint.project import FileSummary, ProjectFacts
-from repro_lint.rules import all_rules
-from repro_lint.runner import run_files
 
 FIXABLE = "import torch\n\ntorch.backends.cudnn.benchmark = True\n"
 FIXED = "import torch\n\ntorch.backends.cudnn.benchmark = False\n"
@@ -232,9 +230,7 @@ def test_nesting_within_the_limit_is_linted() -> None:
 
 
 def lint_in_process(root: Path, files: list[Path], **kwargs) -> list:
-    rules = all_rules()
-    engine = Engine(load_settings(root, (r.code for r in rules)), rules)
-    return run_files(engine, files, **kwargs)
+    return Linter().lint_files(files, anchor=root, **kwargs).outcomes
 
 
 def test_file_changed_between_read_and_write_is_not_overwritten(

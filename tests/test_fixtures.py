@@ -5,34 +5,39 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fixture_harness import (
     Case,
-    actual_findings,
     collect_cases,
     copy_case,
-    engine_for,
     expected_findings,
+    findings_by_place,
     lint,
+    markers,
     parses,
 )
+
+from repro_lint.results import Applicability
+from repro_lint.rules import all_rules
 
 CASES = collect_cases()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_findings_match_markers(case: Case) -> None:
-    outcomes = lint(case)
-    base = case.path
-    assert actual_findings(case, outcomes, base) == expected_findings(case)
+    found = findings_by_place(lint(case), case.path)
+    assert set(found) == expected_findings(case)
+    for marker in markers(case):
+        assert any(marker.describes(f) for f in found[marker.place]), (
+            f"{marker.file}:{marker.line}: no {marker.code} at column {marker.column} saying {marker.fragment!r}; "
+            f"got {[(f.column, f.message) for f in found[marker.place]]}"
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fix_matches_expected_and_is_idempotent(case: Case, tmp_path: Path) -> None:
     copy = copy_case(case, tmp_path)
-    engine = engine_for(case, copy)
     files = sorted(copy.rglob("*.py")) if copy.is_dir() else [copy]
-    first = engine.run(files, fix=True, write=True)
+    first = lint(case, copy, fix=True, write=True).outcomes
     fixed_any = any(o.fixed is not None for o in first)
     expected = case.fixed_path
     if not fixed_any:
@@ -57,19 +62,34 @@ def test_fix_matches_expected_and_is_idempotent(case: Case, tmp_path: Path) -> N
     for file in files:
         assert parses(file.read_text(encoding="utf-8")), f"{file} does not parse after fixing"
     # Fixing twice changes nothing, and nothing fixable is reported again.
-    second = engine_for(case, copy).run(files, fix=True, write=True)
+    second = lint(case, copy, fix=True, write=True).outcomes
     assert all(o.fixed is None for o in second), "a second --fix changed the code"
+    unsafe_fixes = bool(case.options.get("unsafe-fixes", False))
     for outcome in second:
         for finding in outcome.findings:
-            applies = finding.fix is not None and (
-                finding.fix.applicability == "safe" or engine.settings.unsafe_fixes
+            assert not finding.fixable(unsafe_fixes), (
+                f"fixed code still reports a fixable {finding.code} at line {finding.line}"
             )
-            assert not applies, f"fixed code still reports a fixable {finding.code} at line {finding.line}"
+
+
+def test_each_rule_declares_the_best_fix_its_fixtures_get() -> None:
+    """`fix_applicability` is what the rule's fixes really are: the best grade any fixture of it gets,
+    and no fix at all for a rule that declares none."""
+    grades: dict[str, set[Applicability]] = {}
+    for case in CASES:
+        for outcome in lint(case).outcomes:
+            for finding in outcome.findings:
+                if finding.fix is not None:
+                    grades.setdefault(finding.code, set()).add(finding.fix.applicability)
+    for rule in all_rules():
+        seen = grades.get(rule.code, set())
+        best = Applicability.SAFE if Applicability.SAFE in seen else (Applicability.UNSAFE if seen else None)
+        assert best == rule.fix_applicability, (
+            f"{rule.code} declares fix_applicability={rule.fix_applicability}, its fixtures get {sorted(seen)}"
+        )
 
 
 def test_every_rule_has_positive_and_negative_fixtures() -> None:
-    from repro_lint.rules import all_rules
-
     by_code: dict[str, list[Case]] = {}
     for case in CASES:
         by_code.setdefault(case.code, []).append(case)

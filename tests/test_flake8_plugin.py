@@ -171,7 +171,7 @@ def test_project_facts_are_built_once_per_root(tmp_path: Path, monkeypatch: pyte
     from flake8.api import legacy
     from flake8.main.options import JobsArgument
 
-    from repro_lint import flake8_plugin
+    from repro_lint.api import Workspace
 
     for name in ("a", "b"):
         project = tmp_path / name
@@ -180,13 +180,13 @@ def test_project_facts_are_built_once_per_root(tmp_path: Path, monkeypatch: pyte
         for index in range(3):
             (project / f"m{index}.py").write_text(BAD)
     built: list[Path] = []
-    original = flake8_plugin._build_project_run
+    original = Workspace.__init__
 
-    def counting(root: Path, torch_version: str | None):
+    def counting(self, root: Path, *args, **kwargs) -> None:
         built.append(root)
-        return original(root, torch_version)
+        original(self, root, *args, **kwargs)
 
-    monkeypatch.setattr(flake8_plugin, "_build_project_run", counting)
+    monkeypatch.setattr(Workspace, "__init__", counting)
     monkeypatch.chdir(tmp_path)
     report = legacy.get_style_guide(select=["RPL"], jobs=JobsArgument("1")).check_files(["a", "b"])
     assert report.total_errors == 6

@@ -58,7 +58,7 @@ def test_notebook_findings_annotate_the_file_and_name_the_cell(tmp_path: Path) -
 
 
 def test_message_escapes_percent_and_newlines() -> None:
-    from repro_lint.engine import Finding
+    from repro_lint.results import Finding
     from repro_lint.reporters.github_format import annotation
 
     finding = Finding("RPL201", "cudnn-benchmark-enabled", "50% of runs\r\ndiffer", "a,b.py", 1, 1, 1, 5, "error")

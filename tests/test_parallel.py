@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from repro_lint.config import load_settings
-from repro_lint.engine import Engine
+from repro_lint.api import Linter
 from repro_lint.rules import all_rules
-from repro_lint.runner import run_files
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,9 +23,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def lint(root: Path, jobs: int, fix: bool = False) -> list:
-    rules = all_rules()
-    engine = Engine(load_settings(root, (r.code for r in rules)), rules)
-    return run_files(engine, sorted(root.rglob("*.py")), fix=fix, jobs=jobs)
+    return Linter().lint_files(sorted(root.rglob("*.py")), fix=fix, jobs=jobs).outcomes
 
 
 def test_workers_give_the_single_process_result_in_the_same_order(project: Path) -> None:

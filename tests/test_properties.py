@@ -23,10 +23,8 @@ import libcst as cst
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repro_lint.config import Overrides, load_settings
-from repro_lint.engine import Engine
-from repro_lint.rules import all_rules
-from repro_lint.runner import run_files
+from repro_lint.api import Linter
+from repro_lint.config import Overrides
 from repro_lint.source import SourceFile
 
 IMPORTS = [
@@ -104,10 +102,8 @@ def programs(draw) -> str:
     return text + (newline if draw(st.booleans()) else "")
 
 
-def engine(root: Path) -> Engine:
-    rules = all_rules()
-    overrides = Overrides(torch_version="1.13", unsafe_fixes=True)
-    return Engine(load_settings(root, (r.code for r in rules), overrides), rules)
+def linter() -> Linter:
+    return Linter(Overrides(torch_version="1.13", unsafe_fixes=True))
 
 
 def source(path: Path, text: str) -> SourceFile:
@@ -116,7 +112,7 @@ def source(path: Path, text: str) -> SourceFile:
 
 
 def lint_text(text: str, tmp_path: Path, fix: bool = False):
-    [outcome] = run_files(engine(tmp_path), [source(tmp_path / "program.py", text)], fix=fix)
+    [outcome] = linter().lint_files([source(tmp_path / "program.py", text)], fix=fix).outcomes
     return outcome
 
 

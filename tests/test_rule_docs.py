@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from repro_lint.config import Overrides, load_settings
-from repro_lint.engine import Engine
+from repro_lint.api import Linter
+from repro_lint.config import Overrides
 from repro_lint.rule import DOC_SECTIONS, code_blocks
 from repro_lint.rules import all_rules
 
@@ -21,8 +21,8 @@ def codes_found(rule, source: str, folder: Path) -> set[str]:
     for version in VERSIONS:
         path = folder / "example.py"
         path.write_text(source, encoding="utf-8")
-        settings = load_settings(folder, (r.code for r in RULES), Overrides(select=[rule.code], torch_version=version))
-        for outcome in Engine(settings, RULES).run([path]):
+        run = Linter(Overrides(select=[rule.code], torch_version=version)).lint_files([path])
+        for outcome in run.outcomes:
             assert outcome.error is None, outcome.error
             found |= {f.code for f in outcome.findings}
     return found
@@ -50,6 +50,7 @@ def test_codes_and_names_are_unique() -> None:
 
 def test_docs_rules_md_is_current_and_every_rule_has_its_anchor() -> None:
     from conftest import REPO
+
     from repro_lint.rule_docs import rule_markdown, rules_markdown
 
     text = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from repro_lint.engine import Finding
+    from repro_lint.results import Finding
     from repro_lint.rule import Rule
 
 FORMATS = ("text", "json", "sarif", "github")

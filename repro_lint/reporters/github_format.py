@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from repro_lint.engine import Finding
 from repro_lint.reporters import ReportContext
+from repro_lint.results import Finding
 
 _LEVELS = {"error": "error", "warning": "warning", "info": "notice"}
 

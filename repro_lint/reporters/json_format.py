@@ -4,8 +4,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from repro_lint.engine import Finding
 from repro_lint.reporters import ReportContext
+from repro_lint.results import Finding
 
 
 def finding_dict(finding: Finding) -> dict[str, object]:

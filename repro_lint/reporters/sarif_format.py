@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from repro_lint import __version__
-from repro_lint.engine import Finding
 from repro_lint.reporters import ReportContext
+from repro_lint.results import Finding
 from repro_lint.rule_docs import rule_markdown
 
 if TYPE_CHECKING:

@@ -3,12 +3,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from repro_lint.engine import Finding
 from repro_lint.reporters import ReportContext
-
-
-def fixable(finding: Finding, unsafe_fixes: bool) -> bool:
-    return finding.fix is not None and (finding.fix.applicability == "safe" or unsafe_fixes)
+from repro_lint.results import Finding
 
 
 def render(findings: Sequence[Finding], context: ReportContext) -> str:
@@ -17,7 +13,7 @@ def render(findings: Sequence[Finding], context: ReportContext) -> str:
         lines.extend(statistics(findings, context))
     else:
         for f in findings:
-            marker = " [*]" if fixable(f, context.unsafe_fixes) else ""
+            marker = " [*]" if f.fixable(context.unsafe_fixes) else ""
             cell = f"cell {f.cell}:" if f.cell is not None else ""
             lines.append(f"{f.path}:{cell}{f.line}:{f.column}: {f.code}{marker} {f.message}")
     closing = summary(findings, context)
@@ -29,7 +25,7 @@ def render(findings: Sequence[Finding], context: ReportContext) -> str:
 def statistics(findings: Sequence[Finding], context: ReportContext) -> list[str]:
     counts = Counter(f.code for f in findings)
     names = {f.code: f.name for f in findings}
-    fixable_codes = {f.code for f in findings if fixable(f, context.unsafe_fixes)}
+    fixable_codes = {f.code for f in findings if f.fixable(context.unsafe_fixes)}
     width = len(str(max(counts.values())))
     return [
         f"{count:>{width}}  {code}  {'[*]' if code in fixable_codes else '[ ]'}  {names[code]}"
@@ -48,8 +44,8 @@ def summary(findings: Sequence[Finding], context: ReportContext) -> str:
             return f"No findings in the {checked} checked; {context.failed} could not be checked (see above)."
         return "All checks passed." if context.checked else ""
     noun = "finding" if len(findings) == 1 else "findings"
-    safe = sum(1 for f in findings if f.fix and f.fix.applicability == "safe")
-    unsafe = sum(1 for f in findings if f.fix and f.fix.applicability == "unsafe")
+    safe = sum(1 for f in findings if f.fixable(unsafe_fixes=False))
+    unsafe = sum(1 for f in findings if f.fixable(unsafe_fixes=True)) - safe
     if unsafe_fixes:
         return f"Found {len(findings)} {noun} ({safe + unsafe} fixable with --fix --unsafe-fixes)."
     hidden = f"; {unsafe} more with --unsafe-fixes" if unsafe else ""

@@ -192,7 +192,7 @@ def _target(catalog: Catalog, op_id: str, literals: dict[str, object], dtype: st
 
 
 def _finding_sites(catalog: Catalog, paths: list[Path], dtype: str | None, torch_version: str | None) -> list[Site]:
-    from repro_lint.verify.findings import LintError, call_literals, finding_op, lint
+    from repro_lint.verify.findings import LintError, call_literals, lint
     from repro_lint.verify.probes import Site
 
     try:
@@ -201,7 +201,7 @@ def _finding_sites(catalog: Catalog, paths: list[Path], dtype: str | None, torch
         raise UsageError(str(error)) from None
     sites = []
     for finding in findings:
-        op_id = finding_op(finding)
+        op_id = finding.op
         if op_id is None:
             continue
         literals = call_literals(Path(finding.path), finding.line, finding.column)

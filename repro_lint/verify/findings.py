@@ -7,16 +7,14 @@ catalog op, the literal arguments of the flagged call that a probe can copy.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from repro_lint.engine import Finding
+from repro_lint.results import Finding
 
 # Floating dtypes a probe can be run in; `torch.float64` in the user's call selects one.
 PROBE_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _DTYPE_ALIASES = {"half": "float16", "float": "float32", "double": "float64"}
-_OP_TAG = re.compile(r"\[op: ([\w.-]+)\]\s*$")
 
 
 class LintError(Exception):
@@ -25,33 +23,18 @@ class LintError(Exception):
 
 def lint(paths: Sequence[Path], torch_version: str | None = None) -> list[Finding]:
     """The findings `repro-lint check` reports for `paths`, with the project's configuration."""
-    from repro_lint.config import ConfigError, Overrides, load_settings
-    from repro_lint.discovery import discover
-    from repro_lint.engine import Engine
-    from repro_lint.rules import all_rules
+    from repro_lint.api import Linter
+    from repro_lint.config import ConfigError, Overrides
 
-    rules = all_rules()
     try:
-        settings = load_settings(paths[0], (r.code for r in rules), Overrides(torch_version=torch_version), None)
+        run = Linter(Overrides(torch_version=torch_version)).lint_paths(paths)
     except ConfigError as error:
         raise LintError(str(error)) from None
-    found = discover(list(paths), settings)
-    if found.errors:
-        raise LintError(found.errors[0])
-    try:
-        outcomes = Engine(settings, rules).run(found.files)
     except Exception as error:  # noqa: BLE001 - a linter bug must not end verify with a traceback
         raise LintError(f"internal error while linting: {type(error).__name__}: {error}") from None
-    for outcome in outcomes:
-        if outcome.error:
-            raise LintError(outcome.error)
-    return sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key)
-
-
-def finding_op(finding: Finding) -> str | None:
-    """The catalog op id a finding names (RPL401-RPL403 end their message with `[op: <id>]`), else None."""
-    match = _OP_TAG.search(finding.message)
-    return match.group(1) if match else None
+    if run.errors:
+        raise LintError(run.errors[0])
+    return run.findings
 
 
 def call_literals(path: Path, line: int, column: int) -> dict[str, object]:

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict, cast
 
-from repro_lint.engine import Finding
-from repro_lint.verify.findings import finding_op
+from repro_lint.results import Finding
 from repro_lint.verify.processes import ChildResult, python_module_command, run_child
 
 WORKER = "repro_lint.verify.trace_worker"
@@ -232,7 +231,7 @@ def runtime_status(findings: list[Finding], alerts: list[Alert], reached: set[st
     alerted = {alert["location"] for alert in alerts}
     marked: list[FindingStatus] = []
     for finding in findings:
-        op = finding_op(finding)
+        op = finding.op
         if op is None:
             continue
         location = f"{_relative(finding.path)}:{finding.line}"
