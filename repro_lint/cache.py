@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -104,6 +105,9 @@ class Cache:
         self.entries: dict[str, CachedFile] = {}
         self.dirty = False
         try:
+            # Not a FIFO (opening one blocks) nor a device: only a regular file is a cache.
+            if not stat.S_ISREG(os.stat(self.path).st_mode):
+                raise OSError(f"{self.path}: not a regular file")
             with open(self.path, "rb") as handle:
                 stored = pickle.load(handle)
             if isinstance(stored, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,17 @@ def _is_virtualenv(path: Path) -> bool:
         return False
 
 
+def _regular_file_lines(path: Path) -> list[str]:
+    """The lines of `path`; none when it is missing, unreadable or not a regular file
+    (a FIFO would block the run, a link to /dev/zero would never end)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return []
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
 class GitIgnore:
     """The project root's .gitignore: enough of git's rules for what linters meet."""
 
@@ -87,11 +99,7 @@ class GitIgnore:
     @classmethod
     def load(cls, root: Path) -> GitIgnore:
         patterns = []
-        try:
-            lines = (root / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            lines = []
-        for line in lines:
+        for line in _regular_file_lines(root / ".gitignore"):
             line = line.rstrip()
             if not line or line.startswith("#"):
                 continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -31,12 +32,20 @@ NOBODY = 65534
 TEMP_MARKERS = (".repro-lint.tmp", ".tmp-")
 
 
-def repro_lint(*args: str, cwd: Path, as_user: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
+def repro_lint(*args: str, cwd: Path, as_user: bool = False, timeout: float = 120,
+               memory: int | None = None) -> subprocess.CompletedProcess:
+    """The command line's result; `memory` caps its address space (bytes), for inputs that would read without end."""
     command = [str(BIN / "repro-lint"), *args]
     if as_user and os.geteuid() == 0:
         command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+    def cap() -> None:
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env,
+                            preexec_fn=cap)
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     assert "internal error" not in result.stdout + result.stderr, result.stderr
     return result
@@ -232,6 +241,33 @@ def test_cache_path_that_is_a_file(tmp_path: Path) -> None:
     assert (result.returncode, errors(result)) == (0, [])
     assert (tmp_path / "good.py").read_text() == FIXED
     assert (tmp_path / ".repro_lint_cache").read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_gitignore_that_is_not_a_regular_file_is_no_gitignore(tmp_path: Path, kind: str) -> None:
+    # Reading it would block (a FIFO waits for a writer) or never end (/dev/zero).
+    (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
+    (tmp_path / "good.py").write_text(FIXABLE)
+    if kind == "fifo":
+        os.mkfifo(tmp_path / ".gitignore")
+    else:
+        (tmp_path / ".gitignore").symlink_to("/dev/zero")
+    result = repro_lint("check", "--no-cache", ".", cwd=tmp_path, timeout=60, memory=3 * 2**30)
+    assert (result.returncode, errors(result)) == (1, [])
+    assert result.stdout.startswith("good.py:3:1: RPL201")
+
+
+def test_a_cache_file_that_is_a_fifo_is_no_cache(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
+    (tmp_path / "good.py").write_text(FIXABLE)
+    first = repro_lint("check", ".", cwd=tmp_path)
+    [stored] = (tmp_path / ".repro_lint_cache").glob("*.pickle")
+    stored.unlink()
+    os.mkfifo(stored)  # opening it would wait for a writer
+    result = repro_lint("check", ".", cwd=tmp_path, timeout=60)
+    assert (result.returncode, errors(result), result.stdout) == (1, [], first.stdout)
+    assert stored.is_file()  # replaced by a real cache
+    assert leftovers(tmp_path) == []
 
 
 # -- signals -------------------------------------------------------------------------------
