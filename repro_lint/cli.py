@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from repro_lint import __version__
 
@@ -35,11 +35,24 @@ class UsageError(Exception):
 
 
 class Terminated(BaseException):
-    """SIGTERM, raised where the process is, so that a file being written is cleaned up on the way out."""
+    """SIGTERM or SIGHUP, raised where the process is, so that a file being written is cleaned up on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
-    raise Terminated
+    raise Terminated(signum)
+
+
+def _stop_on(signals: tuple[signal.Signals, ...]) -> dict[signal.Signals, Any]:
+    """Turn these signals into `Terminated`; one that is ignored (`nohup`) stays ignored."""
+    previous: dict[signal.Signals, Any] = {}
+    for signum in signals:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, _raise_terminated)
+    return previous
 
 
 class Parser(argparse.ArgumentParser):
@@ -111,14 +124,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = args[1:]
         elif args and not args[0].startswith("-") and not Path(args[0]).exists():
             _reject_misspelt_command(args[0])
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        # SIGHUP: the terminal or the ssh connection went away during the run.
+        previous = _stop_on((signal.SIGTERM, signal.SIGHUP))
         try:
             return _check_command(args)
         finally:
-            signal.signal(signal.SIGTERM, previous)
-    except Terminated:
-        print_error("terminated")
-        return 128 + signal.SIGTERM
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    except Terminated as stop:
+        try:
+            print_error("terminated" if stop.signum == signal.SIGTERM else "hangup")
+        except OSError:  # the terminal is gone
+            pass
+        return 128 + stop.signum
     except UsageError as error:
         print_error(str(error))
         return EXIT_ERROR

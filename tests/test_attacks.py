@@ -114,6 +114,17 @@ def test_read_only_file_and_read_only_folder_with_fix(shared_dir: Path) -> None:
     assert leftovers(root) == []
 
 
+@pytest.mark.xfail(strict=True, reason="defect in repro_lint/runner.py (not this change's to edit): a file "
+                   "whose fix could not be written reports the findings of the fixed text, none, not those that remain")
+def test_a_fix_that_cannot_be_written_still_reports_the_findings(shared_dir: Path) -> None:
+    needs_unprivileged_user(shared_dir)
+    (shared_dir / "pyproject.toml").write_text("[tool.repro-lint]\n")
+    (shared_dir / "locked.py").write_text(FIXABLE)  # root's: read-only to the user
+    result = repro_lint("check", "--fix", "--no-cache", ".", cwd=shared_dir, as_user=True)
+    assert errors(result) == ["repro-lint: error: locked.py: read-only; fix not written"]
+    assert "locked.py:3:1: RPL201" in result.stdout
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_files_deleted_or_changed_between_read_and_write(tmp_path: Path) -> None:
     # Every file is read before the workers start and written after they are done: a change made
@@ -300,11 +311,15 @@ def processes_in(folder: Path) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_sigint_during_a_long_parallel_fix(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum, code, message", [
+    (signal.SIGINT, 130, "interrupted"),  # Ctrl-C in a terminal
+    (signal.SIGHUP, 129, "hangup"),  # the terminal or the ssh connection went away
+], ids=["SIGINT", "SIGHUP"])
+def test_a_signal_during_a_long_parallel_fix(tmp_path: Path, signum: int, code: int, message: str) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.repro-lint]\n")
     padding = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(200))
     files = []
-    for package in range(4):  # a tree, not one folder
+    for package in range(3):  # a tree, not one folder
         folder = tmp_path / f"pkg{package}" / "sub"
         folder.mkdir(parents=True)
         for i in range(12):
@@ -314,11 +329,11 @@ def test_sigint_during_a_long_parallel_fix(tmp_path: Path) -> None:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert wait_until(lambda: len(children_of(process.pid)) == 2), "the run never started its workers"
     workers = children_of(process.pid)
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+    os.killpg(process.pid, signum)  # to the whole group, as the terminal sends it
     _, stderr = process.communicate(timeout=300)
     assert "Traceback" not in stderr, stderr
-    if process.returncode == 130:
-        assert stderr.strip().splitlines()[-1] == "repro-lint: error: interrupted"
+    if process.returncode == code:
+        assert stderr.strip().splitlines()[-1] == f"repro-lint: error: {message}"
     else:  # the run finished before the signal
         assert process.returncode == 0, stderr
     for file in files:
@@ -326,10 +341,11 @@ def test_sigint_during_a_long_parallel_fix(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
     assert wait_until(lambda: not any(is_alive(pid) for pid in workers)), "workers outlived the run"
     assert wait_until(lambda: processes_in(tmp_path) == []), processes_in(tmp_path)
-    # The next run finishes the job.
-    result = repro_lint("check", "--fix", ".", cwd=tmp_path, timeout=300)
-    assert (result.returncode, errors(result)) == (0, [])
-    assert all(file.read_text() == FIXED + padding for file in files)
+    if signum == signal.SIGINT:
+        # The next run finishes the job.
+        result = repro_lint("check", "--fix", ".", cwd=tmp_path, timeout=300)
+        assert (result.returncode, errors(result)) == (0, [])
+        assert all(file.read_text() == FIXED + padding for file in files)
 
 
 # -- notebooks -------------------------------------------------------------------------------
