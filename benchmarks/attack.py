@@ -107,6 +107,7 @@ class Counts:
     corruptions: int = 0
     fixed: int = 0  # inputs whose first --fix changed them (and passed every check)
     errors: int = 0  # inputs reported with one error line and left untouched
+    slowest: float = 0.0  # seconds, the slowest repro-lint run (a batch's, or an input's alone)
     failures: list[dict] = field(default_factory=list)
 
 
@@ -294,12 +295,19 @@ def long_line(rng: random.Random, corpus: Corpus) -> Input:
 
 
 def big_file(rng: random.Random, corpus: Corpus) -> Input:
-    """A 50 MB file: the fixable header, then real code repeated, with distinct names."""
+    """A 50 MB file as generated modules are: data lines of 10,000 characters (embedded assets,
+    tables), with code between them. (Fifty megabytes of dense code is a different attack: libcst
+    needs minutes and gigabytes for it; see docs/reliability.md.)"""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    blob = "".join(rng.choice(alphabet) for _ in range(10_000))
     chunk = []
     size = 0
     i = 0
     while size < 50_000_000:
-        line = f"TABLE_{i} = {{'name': 'entry {i}', 'values': [{i}, {i + 1}, {i + 2}], 'pad': '{'x' * 400}'}}\n"
+        if i % 100 == 0:
+            line = f"def lookup_{i}(key):\n    return TABLE_{i}.get(key, torch.randn(1))\n\n\n"
+        else:
+            line = f"BLOB_{i} = '{blob[i % 97:]}{blob[:i % 97]}'\n"
         chunk.append(line)
         size += len(line)
         i += 1
@@ -465,6 +473,7 @@ class Harness:
         self.pythons = interpreters()
 
     def attack(self, inputs: list[Input], counts: Counts) -> None:
+        self.counts = counts
         for start in range(0, len(inputs), self.batch):
             group = inputs[start:start + self.batch]
             results = self._attack_batch(group)
@@ -498,15 +507,16 @@ class Harness:
             paths = [root / f"input_{n:03}.py" for n in range(len(group))]
             for path, item in zip(paths, group):
                 path.write_bytes(item.data)
-            compiled_before = compiles(paths, self.pythons) if not any(i.big for i in group) else {}
+            compiled_before = compiles(paths, self.pythons)
             jobs = ["--jobs", str(self.jobs)]
             check = run_cli(["check", "--no-cache", *jobs, "."], root, limit, self.command)
             fix1 = run_cli(["check", "--fix", "--unsafe-fixes", *jobs, "."], root, limit, self.command)
             after1 = {p: p.read_bytes() for p in paths}
             fix2 = run_cli(["check", "--fix", "--unsafe-fixes", *jobs, "."], root, limit, self.command)
             after2 = {p: p.read_bytes() for p in paths}
+            self.counts.slowest = max(self.counts.slowest, check.seconds, fix1.seconds, fix2.seconds)
             changed = [p for p, item in zip(paths, group) if after1[p] != item.data]
-            compiled_after = compiles(changed, self.pythons) if changed and compiled_before else {}
+            compiled_after = compiles(changed, self.pythons) if changed else {}
             leftovers = [p.name for p in root.rglob("*") if any(m in p.name for m in TEMP_MARKERS)]
             for n, (path, item) in enumerate(zip(paths, group)):
                 runs = {"check": check, "fix": fix1, "second fix": fix2}
@@ -588,10 +598,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seed {args.seed}, {round_number} round(s) of {args.count} per family, "
           f"{(time.monotonic() - started) / 60:.1f} min, interpreters for the compile check: "
           f"{', '.join(Path(p).name for p in harness.pythons)}\n")
-    print("| attack | inputs | crashes | hangs | corruptions | fixed | error line |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| attack | inputs | crashes | hangs | corruptions | fixed | error line | slowest run |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for family, c in totals.items():
-        print(f"| {family} | {c.tried} | {c.crashes} | {c.hangs} | {c.corruptions} | {c.fixed} | {c.errors} |")
+        print(f"| {family} | {c.tried} | {c.crashes} | {c.hangs} | {c.corruptions} | {c.fixed} | {c.errors} "
+              f"| {c.slowest:.1f} s |")
     failures = [f for c in totals.values() for f in c.failures]
     for failure in failures[:20]:
         print(f"\n{failure['verdict']} in {failure['family']}: {failure['input']}\n  {failure['detail'][:600]}")

@@ -565,3 +565,28 @@ def test_verify_run_a_failing_chatty_script_is_bounded(tmp_path: Path) -> None:
     assert "run 1 exited with code 1" in result.stdout
     assert "EOFError" in result.stdout  # the tail of the script's own output
     assert len(result.stdout) + len(result.stderr) < 20_000  # of about 5 MB printed
+
+
+# -- a slice of benchmarks/attack.py ---------------------------------------------------------
+
+
+def test_a_slice_of_the_attack_harness() -> None:
+    """One seeded input of each cheap family, linted and fixed together as the harness does."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        import attack
+    finally:
+        sys.path.pop(0)
+    import random
+
+    corpus = attack.Corpus(attack.corpus_files())
+    inputs = []
+    for family in attack.FAMILIES:
+        if family in ("big-file", "long-line"):  # the long runs' business
+            continue
+        inputs.extend(attack.make_inputs(family, random.Random(f"slice/{family}"), corpus, 1))
+    harness = attack.Harness([str(BIN / "repro-lint")], limit=300, big_limit=300, jobs=2, batch=len(inputs))
+    counts = attack.Counts()
+    harness.attack(inputs, counts)
+    assert counts.tried == len(inputs)
+    assert (counts.crashes, counts.hangs, counts.corruptions) == (0, 0, 0), counts.failures
