@@ -226,8 +226,12 @@ def _check_command(argv: list[str]) -> int:
     report = reporter(args.format)(findings, context)
     if fixes_to_stdout:
         # An editor replaces its buffer with stdout: the fixed source goes there, the report to stderr.
-        sys.stdout.buffer.write(_fixed_stdin(stdin_source, outcomes))
+        fixed_bytes, failure = _fixed_stdin(stdin_source, outcomes)
+        sys.stdout.buffer.write(fixed_bytes)
         sys.stderr.write(report)
+        if failure is not None:
+            print_error(failure)
+            errors = [*errors, failure]
     else:
         sys.stdout.write(report)
     if args.fix and args.format == "text":
@@ -271,11 +275,19 @@ def _read_stdin(path: Path):
     return read_document(path, sys.stdin.buffer.read())
 
 
-def _fixed_stdin(source, outcomes) -> bytes:
+def _fixed_stdin(source, outcomes) -> tuple[bytes, str | None]:
+    """What goes to stdout for the editor's buffer, and why the fix could not be applied (or None)."""
     from repro_lint.document import document_bytes, original_bytes
+    from repro_lint.source import SourceError
 
-    fixed = next((o.fixed for o in outcomes if o.fixed is not None and not o.error), None)
-    return original_bytes(source) if fixed is None else document_bytes(source, fixed)
+    outcome = next((o for o in outcomes if o.fixed is not None and not o.error), None)
+    if outcome is None:
+        return original_bytes(source), None
+    try:
+        return document_bytes(source, outcome.fixed), None
+    except SourceError as error:  # a notebook whose fix has no cell to go in: the buffer stays as it was
+        outcome.error = str(error)
+        return original_bytes(source), str(error)
 
 
 def _print_diff(outcomes, had_errors: bool) -> int:

@@ -420,6 +420,25 @@ def test_notebooks_that_cannot_be_read_are_one_line_and_untouched(tmp_path: Path
     assert (tmp_path / "good.py").read_text() == FIXED
 
 
+def test_a_notebook_fix_with_no_cell_to_go_in_through_stdin(tmp_path: Path) -> None:
+    # The seed would go before the first cell, a %%bash cell: the editor's buffer must stay as it was.
+    notebook = {"cells": [
+        {"cell_type": "code", "execution_count": None, "id": "b", "metadata": {}, "outputs": [],
+         "source": ["%%bash\n", "echo hi\n"]},
+        {"cell_type": "code", "execution_count": None, "id": "c", "metadata": {}, "outputs": [],
+         "source": ["import torch\n", "x = torch.randn(3)\n"]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    data = json.dumps(notebook, indent=1) + "\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    result = subprocess.run([str(BIN / "repro-lint"), "check", "--fix", "--no-cache", "--stdin-filename", "nb.ipynb",
+                             "-"], cwd=tmp_path, input=data, capture_output=True, text=True, timeout=120, env=env)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert result.stdout == data
+    assert errors(result) == ["repro-lint: error: nb.ipynb: a fix would go before the %%bash cell that starts the "
+                              "notebook; not written"]
+
+
 # -- configuration -----------------------------------------------------------------------------
 
 CONFIG_CASES = [
