@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from repro_lint.facts import literal_bool, string_value
+from repro_lint.cst_values import literal_bool, string_value
 from repro_lint.rng import RNGS, consumed_rng, seeded_rngs
 
 if TYPE_CHECKING:

@@ -9,14 +9,16 @@ through it. Resolution is our own scope model rather than libcst's
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import libcst as cst
+
+from repro_lint.cst_values import argument, dotted, keyword_arg, literal_bool
+from repro_lint.module_work import does_work, is_main_guard
+from repro_lint.traversal import FieldOrder, dispatch
 
 _BUILTINS = frozenset(dir(builtins))
 _DEEP_TREE_FRAMES = 20_000
@@ -241,7 +243,7 @@ class FileFacts:
     def is_program(self) -> bool:
         """True for a script: a `__main__` block, or module-level code that does work."""
         return self.main_block is not None or any(
-            _does_work(stmt) for stmt in self.module.body
+            does_work(stmt) for stmt in self.module.body
         )
 
     def top_level_statements(self) -> Sequence[cst.BaseStatement]:
@@ -271,110 +273,6 @@ class FileFacts:
             cls.base_qualnames = tuple(name for name in names if name)
 
 
-def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg
-    return None
-
-
-def argument(call: cst.Call, position: int, name: str | None = None) -> cst.Arg | None:
-    """The argument at `position` if passed positionally, else the keyword `name`."""
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    if position < len(positional):
-        return positional[position]
-    return keyword_arg(call, name) if name else None
-
-
-def literal_bool(expr: cst.BaseExpression | None) -> bool | None:
-    """The truth value of a literal (`True`, `0`, `"x"`), or None when it is not provable."""
-    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
-        return expr.value == "True"
-    if isinstance(expr, cst.Integer):
-        return int(expr.value.replace("_", ""), 0) != 0
-    if isinstance(expr, cst.Float):
-        return float(expr.value.replace("_", "")) != 0
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
-        inner = literal_bool(expr.expression)
-        return None if inner is None else not inner
-    return None
-
-
-def string_value(expr: cst.BaseExpression | None) -> str | None:
-    if isinstance(expr, cst.SimpleString):
-        try:
-            value = expr.evaluated_value
-        except Exception:  # noqa: BLE001 - odd prefixes are simply not literals to us
-            return None
-        return value if isinstance(value, str) else None
-    return None
-
-
-def _does_work(stmt: cst.BaseStatement) -> bool:
-    """Module-level code that runs something at import, beyond definitions."""
-    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-        return False
-    if isinstance(stmt, cst.If):
-        # `if TYPE_CHECKING:` imports, `if sys.version_info ...:` fallbacks: work only if a branch works.
-        if _is_main_guard(stmt):
-            return True
-        branches: list[cst.CSTNode] = [stmt.body]
-        orelse = stmt.orelse
-        while orelse is not None:
-            branches.append(orelse.body)
-            orelse = orelse.orelse if isinstance(orelse, cst.If) else None
-        return any(_block_does_work(branch) for branch in branches)
-    if isinstance(stmt, cst.Try):
-        return _block_does_work(stmt.body)
-    if isinstance(stmt, cst.SimpleStatementLine):
-        return any(_small_does_work(s) for s in stmt.body)
-    return isinstance(stmt, (cst.For, cst.While, cst.With, cst.Match))
-
-
-def _block_does_work(block: cst.CSTNode) -> bool:
-    body = getattr(block, "body", ())
-    if isinstance(body, cst.BaseSmallStatement):  # `if x: pass` on one line
-        return _small_does_work(body)
-    return any(_does_work(s) if isinstance(s, cst.BaseStatement) else _small_does_work(s) for s in body)
-
-
-# Module-level calls that configure the process rather than do the program's work.
-_SETUP_CALLS = ("warnings.", "logging.", "sys.path.", "os.environ", "os.getenv", "os.path.", "sys.setrecursionlimit")
-
-
-def _small_does_work(stmt: cst.BaseSmallStatement) -> bool:
-    if isinstance(stmt, (cst.Import, cst.ImportFrom, cst.Pass, cst.TypeAlias)):
-        return False
-    if isinstance(stmt, cst.Expr):
-        if isinstance(stmt.value, cst.Call) and _dotted(stmt.value.func).startswith(_SETUP_CALLS):
-            return False
-        return not isinstance(stmt.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis))
-    if isinstance(stmt, cst.Assign) and any(isinstance(t.target, cst.Attribute) for t in stmt.targets):
-        return True  # `torch.backends.cudnn.benchmark = True`: sets state other code sees
-    if isinstance(stmt, (cst.Assign, cst.AnnAssign)):
-        value = stmt.value
-        if isinstance(value, cst.Call) and _dotted(value.func).startswith(_SETUP_CALLS):
-            return False
-        return value is not None and _contains_call(value)
-    return True
-
-
-def _contains_call(expr: cst.CSTNode) -> bool:
-    # A loop, not recursion: module-level data can nest thousands of levels deep.
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Call):
-            # TypeVar("T"), NewType(...), namedtuple(...) are definitions, not work.
-            func = node.func
-            name = func.value if isinstance(func, cst.Name) else getattr(getattr(func, "attr", None), "value", "")
-            if name not in {"TypeVar", "NewType", "namedtuple", "ParamSpec", "TypeVarTuple", "field", "getLogger"}:
-                return True
-            continue
-        stack.extend(child_nodes(node))
-    return False
-
-
 def _target_names(target: cst.BaseExpression) -> Iterator[str]:
     """The plain names an assignment target binds: `x`, `(x, (y, z))`, `[a, *b]`."""
     pending = [target]
@@ -386,18 +284,6 @@ def _target_names(target: cst.BaseExpression) -> Iterator[str]:
             pending.extend(element.value for element in node.elements)
         elif isinstance(node, cst.StarredElement):
             pending.append(node.value)
-
-
-def _is_main_guard(node: cst.If) -> bool:
-    test = node.test
-    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
-        return False
-    left, right = test.left, test.comparisons[0].comparator
-    if not isinstance(test.comparisons[0].operator, cst.Equal):
-        return False
-    names = {getattr(left, "value", None), getattr(right, "value", None)}
-    strings = {string_value(left), string_value(right)}
-    return "__name__" in names and "__main__" in strings
 
 
 def _absolute_module(module: str, level: int, current: str, is_package: bool) -> str | None:
@@ -413,14 +299,6 @@ def _absolute_module(module: str, level: int, current: str, is_package: bool) ->
         return None
     base = parts[: len(parts) - (level - 1)]
     return ".".join([*base, module] if module else base) or None
-
-
-def _dotted(expr: cst.BaseExpression) -> str:
-    if isinstance(expr, cst.Name):
-        return expr.value
-    if isinstance(expr, cst.Attribute):
-        return f"{_dotted(expr.value)}.{expr.attr.value}"
-    return ""
 
 
 class _FactsBuilder:
@@ -452,7 +330,7 @@ class _FactsBuilder:
         cost two thirds of a parse. Walking the fields in place is about five
         times faster (benchmarks/profile_stages.py).
         """
-        visit, leave, fields = _dispatch(type(self), node)
+        visit, leave, fields = dispatch(type(self), node)
         compound = isinstance(node, cst.BaseCompoundStatement)
         if compound:
             self.statements.append(node)  # type: ignore[arg-type]  # narrowed by `compound`
@@ -463,8 +341,8 @@ class _FactsBuilder:
         if compound:
             self.statements.pop()
 
-    def walk_children(self, node: cst.CSTNode, fields: _FieldOrder | None = None) -> None:
-        for name in (fields or _dispatch(type(self), node)[2])(node):
+    def walk_children(self, node: cst.CSTNode, fields: FieldOrder | None = None) -> None:
+        for name in (fields or dispatch(type(self), node)[2])(node):
             value = getattr(node, name)
             if isinstance(value, cst.CSTNode):
                 self.walk(value)
@@ -497,7 +375,7 @@ class _FactsBuilder:
     def visit_If(self, node: cst.If) -> bool:
         # Only a top-level `if __name__ == "__main__":` is the program's entry block.
         top_level = self.statements == [node]
-        if top_level and self.facts.main_block is None and _is_main_guard(node):
+        if top_level and self.facts.main_block is None and is_main_guard(node):
             self.facts.main_block = node
         runs = literal_bool(node.test)
         if runs is None:
@@ -612,7 +490,7 @@ class _FactsBuilder:
     def visit_Import(self, node: cst.Import) -> bool:
         modules = []
         for alias in node.names:
-            full = _dotted(alias.name)
+            full = dotted(alias.name)
             modules.append(full)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self._binding_scope(alias.asname.name.value).bind_import(alias.asname.name.value, full)
@@ -624,7 +502,7 @@ class _FactsBuilder:
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         level = len(node.relative)
-        module = _dotted(node.module) if node.module is not None else ""
+        module = dotted(node.module) if node.module is not None else ""
         absolute = _absolute_module(module, level, self.facts.module_name, self.facts.is_package)
         if absolute is None:
             absolute = "." * level + module
@@ -632,7 +510,7 @@ class _FactsBuilder:
         if isinstance(node.names, cst.ImportStar):
             return False
         for alias in node.names:
-            name = _dotted(alias.name)
+            name = dotted(alias.name)
             bound = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 bound = alias.asname.name.value
@@ -698,103 +576,6 @@ class _FactsBuilder:
             self.facts.assignments.append(
                 AssignSite(node, single_target, single_value, self.scope, statement, self._next(), None)
             )
-
-
-class _FieldRecorder(cst.CSTVisitor):
-    """Learns the order in which libcst visits a node type's fields, without descending."""
-
-    def __init__(self) -> None:
-        self.fields: list[str] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        return False
-
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        if attribute not in self.fields:
-            self.fields.append(attribute)
-
-
-class _FieldOrder:
-    """A node type's fields in libcst's visiting (lexical) order.
-
-    Learnt from the first node of the type by letting libcst visit its fields
-    once. A few types skip a field when it is empty on that node (an f-string
-    expression without a format spec); those fields are kept as `pending`
-    until a node that has them shows where they go.
-    """
-
-    def __init__(self, node: cst.CSTNode):
-        self.order: tuple[str, ...] = ()
-        self.pending: tuple[str, ...] = ()
-        self.learn(node)
-
-    def learn(self, node: cst.CSTNode) -> None:
-        recorder = _FieldRecorder()
-        node._visit_and_replace_children(recorder)  # type: ignore[arg-type]
-        seen = [*recorder.fields, *(f for f in self.order if f not in recorder.fields)]
-        self.order = tuple(seen)
-        self.pending = tuple(
-            f.name for f in dataclasses.fields(node)
-            if f.name not in seen and _may_hold_nodes(getattr(node, f.name))
-        )
-
-    def __call__(self, node: cst.CSTNode) -> tuple[str, ...]:
-        if self.pending and any(_holds_nodes(getattr(node, name)) for name in self.pending):
-            self.learn(node)
-        return self.order
-
-
-def _may_hold_nodes(value: object) -> bool:
-    return value is None or isinstance(value, (cst.CSTNode, tuple, list))
-
-
-def _holds_nodes(value: object) -> bool:
-    return isinstance(value, cst.CSTNode) or (isinstance(value, (tuple, list)) and len(value) > 0)
-
-
-_Callback = Callable[[Any, cst.CSTNode], Any]
-_DISPATCH: dict[tuple[type, type], tuple[_Callback | None, _Callback | None, _FieldOrder]] = {}
-_FIELD_ORDERS: dict[type, _FieldOrder] = {}
-
-
-def _field_order(node: cst.CSTNode) -> _FieldOrder:
-    order = _FIELD_ORDERS.get(type(node))
-    if order is None:
-        order = _FIELD_ORDERS[type(node)] = _FieldOrder(node)
-    return order
-
-
-def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """`node.children`, in the same order, without libcst rebuilding the node to find them."""
-    found: list[cst.CSTNode] = []
-    for name in _field_order(node)(node):
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            found.append(value)
-        elif type(value) is tuple or type(value) is list:
-            found.extend(item for item in value if isinstance(item, cst.CSTNode))
-    return found
-
-
-def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """`node` and every node under it, in source order."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(child_nodes(current)))
-
-
-def _dispatch(builder: type, node: cst.CSTNode) -> tuple[_Callback | None, _Callback | None, _FieldOrder]:
-    """The builder's `visit_<Type>` and `leave_<Type>` functions for the node's type, and its field order."""
-    key = (builder, type(node))
-    found = _DISPATCH.get(key)
-    if found is None:
-        order = _field_order(node)
-        name = type(node).__name__
-        visit, leave = getattr(builder, f"visit_{name}", None), getattr(builder, f"leave_{name}", None)
-        found = _DISPATCH[key] = (visit, leave, order)
-    return found
 
 
 def _parameter_names(params: cst.Parameters) -> Iterator[str]:

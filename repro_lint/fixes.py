@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import libcst as cst
 
 from repro_lint.rule import AddImport, Fix, Insert, Replace
+from repro_lint.traversal import descendants
 
 
 def apply_fixes(module: cst.Module, fixes: Sequence[Fix]) -> tuple[cst.Module, list[Fix]]:
@@ -72,13 +73,7 @@ def _overlaps(node: cst.CSTNode, replaced: dict[cst.CSTNode, cst.CSTNode]) -> bo
 
 
 def _contains(outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
-    stack = list(outer.children)
-    while stack:
-        current = stack.pop()
-        if current is inner:
-            return True
-        stack.extend(current.children)
-    return False
+    return inner is not outer and any(node is inner for node in descendants(outer))
 
 
 class _FixTransformer(cst.CSTTransformer):

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
-from repro_lint.facts import descendants
+from repro_lint.traversal import descendants
 
 # How libcst's position bookkeeping counts lines (libcst.metadata.position_provider).
 _NEWLINE = re.compile(r"\r\n?|\n")

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from repro_lint.cst_values import literal_bool
 from repro_lint.effects import DREW, SEEDED
-from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope, literal_bool
+from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
 from repro_lint.project import ProjectFacts
-from repro_lint.rng import DATA_LOADERS, RNGS, consumed_rng, seeded_rngs
+from repro_lint.rng import DATA_LOADERS, RNGS, consumed_rng, loader_argument, seeded_rngs
+from repro_lint.traversal import descendants
 
 # Packages whose seeding functions are known by name; anything else named like
 # a seed function and defined outside the linted tree is trusted to seed.
@@ -272,10 +274,10 @@ class Program:
         torch's seed, which RPL301 covers.)"""
         if call.qualname not in DATA_LOADERS or any(arg.star for arg in call.node.args):
             return None
-        workers = call.argument(5, "num_workers")
+        workers = loader_argument(call.node, "num_workers")
         if workers is not None and literal_bool(workers.value) is not False:
             return None
-        dataset = call.argument(0, "dataset")
+        dataset = loader_argument(call.node, "dataset")
         if dataset is None:
             return None
         built = self._built_from(dataset.value, call)
@@ -360,11 +362,4 @@ def program_for(facts: FileFacts, project: ProjectFacts) -> Program:
 
 
 def _call_ids(node: cst.CSTNode) -> frozenset[int]:
-    found = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Call):
-            found.add(id(current))
-        stack.extend(current.children)
-    return frozenset(found)
+    return frozenset(id(current) for current in descendants(node) if isinstance(current, cst.Call))

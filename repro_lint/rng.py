@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from repro_lint.facts import CallSite, literal_bool
+from repro_lint.cst_values import argument, has_star_args, is_none, literal_bool
+from repro_lint.facts import CallSite
 
 TORCH = "torch"
 RANDOM = "random"
@@ -55,6 +56,14 @@ _TORCH_SAMPLERS = frozenset(
     for name in ("RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler")
 )
 DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
+# Where DataLoader takes these when they are passed by position.
+_LOADER_POSITIONS = {"dataset": 0, "shuffle": 2, "sampler": 3, "num_workers": 5, "worker_init_fn": 10, "generator": 12}
+
+
+def loader_argument(call: cst.Call, name: str) -> cst.Arg | None:
+    """A `DataLoader(...)` call's argument `name`, passed by position or by keyword."""
+    return argument(call, _LOADER_POSITIONS[name], name)
+
 
 _TORCH_INPLACE_SAMPLERS = frozenset(
     {"uniform_", "normal_", "random_", "bernoulli_", "exponential_", "cauchy_", "geometric_", "log_normal_"}
@@ -139,7 +148,7 @@ def consumed_rng(call: CallSite) -> str | None:
     if name in _TORCH_SAMPLERS:
         return TORCH
     if name in DATA_LOADERS:
-        shuffle = call.argument(2, "shuffle")
+        shuffle = loader_argument(call.node, "shuffle")
         return TORCH if shuffle is not None and literal_bool(shuffle.value) is not False else None
     if call.method in _TORCH_INPLACE_SAMPLERS and (name is None or name.startswith("torch.")):
         return TORCH
@@ -253,7 +262,7 @@ def picks_random_seed(call: CallSite, helper: SeedCall) -> bool:
     """True when the helper is called so that it seeds from entropy: no seed, or `None`."""
     argument = seed_argument(call, helper)
     if argument is None:
-        return helper.when_missing == "entropy" and not call.has_star_kwargs and not _has_star_args(call)
+        return helper.when_missing == "entropy" and not call.has_star_kwargs and not has_star_args(call.node)
     return helper.none_is_entropy and is_none(argument.value)
 
 
@@ -267,9 +276,4 @@ def seeded_rngs(call: CallSite) -> frozenset[str]:
     return helper.rngs
 
 
-def is_none(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == "None"
 
-
-def _has_star_args(call: CallSite) -> bool:
-    return any(arg.star == "*" for arg in call.node.args)

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from repro_lint.cst_values import argument, code_of, has_splat, is_none, keyword_arg
 from repro_lint.effects import SEEDED
-from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope, argument, keyword_arg
+from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
 from repro_lint.fixes import header_end
-from repro_lint.rng import DATA_LOADERS, TORCH
+from repro_lint.rng import DATA_LOADERS, TORCH, loader_argument
 from repro_lint.rule import NO_PROGRAM, AddImport, Edit, Insert, RuleContext
-
-# Where DataLoader takes these when they are passed by position.
-_LOADER_POSITIONS = {"shuffle": 2, "sampler": 3, "num_workers": 5, "worker_init_fn": 10, "generator": 12}
 
 # Sampling calls that take `generator=`, with the position it has when passed positionally.
 SAMPLER_GENERATOR_POSITIONS = {
@@ -70,21 +68,11 @@ def strict_only(ctx: RuleContext) -> str | None:
     return None
 
 
-def code_of(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
 
 
-def is_none(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == "None"
 
 
-def has_splat(call: cst.Call) -> bool:
-    """A `*args` or `**kwargs` in the call could supply any argument we look for."""
-    return any(arg.star for arg in call.args)
 
-
-def loader_argument(call: cst.Call, name: str) -> cst.Arg | None:
-    return argument(call, _LOADER_POSITIONS[name], name)
 
 
 def passes(arg: cst.Arg | None) -> bool:

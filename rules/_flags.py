@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from repro_lint.cst_values import literal_bool, string_value
 from repro_lint.effects import LIGHTNING_TRAINERS
-from repro_lint.facts import CallSite, FileFacts, literal_bool, string_value
+from repro_lint.facts import CallSite, FileFacts
 
 CUDNN = "torch.backends.cudnn"
 

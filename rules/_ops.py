@@ -19,8 +19,9 @@ from typing import Any
 import libcst as cst
 
 from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, canonical_name, load_catalog
+from repro_lint.cst_values import string_value
 from repro_lint.effects import CUDNN_DETERMINISTIC, DETERMINISTIC_MODE
-from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, LoopSite, Scope, string_value
+from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, LoopSite, Scope
 from repro_lint.project import ProjectFacts
 from repro_lint.rng import DATA_LOADERS
 

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite, FileFacts
 from repro_lint.fixes import header_end, insert_at_program_start
 from repro_lint.rng import NUMPY, RNG_LABEL, RNGS, SEED_FUNCTION
 from repro_lint.rule import SAFE, SELF_TEST, TEST_CODE, AddImport, Edit, Fix, RuleContext, Violation, strict_note
+from repro_lint.traversal import descendants
 
 if TYPE_CHECKING:
     from repro_lint.program import Program
@@ -54,12 +56,7 @@ def _hashes_a_string(site: CallSite, facts: FileFacts) -> bool:
 
 
 def _calls_in(expr: cst.CSTNode) -> Iterator[cst.Call]:
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Call):
-            yield node
-        stack.extend(reversed(node.children))
+    return (node for node in descendants(expr) if isinstance(node, cst.Call))
 
 
 # -- the seeding block ----------------------------------------------------
@@ -160,8 +157,6 @@ def unseeded_rng_violations(program: Program, ctx: RuleContext, rng: str) -> Ite
     yield Violation(consumption.call.node, message + strict_note(reason), fix)
 
 
-def code_of(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
 
 
 def with_seed_argument(call: cst.Call, argument: cst.Arg | None, seed: int) -> cst.Call:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from repro_lint.facts import literal_bool, string_value
+from repro_lint.cst_values import literal_bool, string_value
 from repro_lint.rule import SAFE, UNSAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 

@@ -4,12 +4,12 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite, FileFacts, Scope
 from repro_lint.program import program_for
 from repro_lint.rng import CUDA_SEEDS, TORCH
 from repro_lint.rule import SAFE, AddImport, Edit, Fix, Insert, Rule, RuleContext, Violation
-
-from ._seeding import code_of
+from repro_lint.traversal import descendants
 
 
 class CudaOnlySeed(Rule):
@@ -96,6 +96,4 @@ def _bound_in_scopes(call: CallSite, name: str) -> bool:
 
 
 def _contains_call(expr: cst.CSTNode) -> bool:
-    if isinstance(expr, cst.Call):
-        return True
-    return any(_contains_call(child) for child in expr.children)
+    return any(isinstance(node, cst.Call) for node in descendants(expr))

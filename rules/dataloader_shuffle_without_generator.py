@@ -4,15 +4,15 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite
+from repro_lint.rng import loader_argument
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
-    code_of,
     constant_value,
     dataloader_calls,
     inline_random_samplers,
-    loader_argument,
     passes,
     seeded_generator,
     strict_only,

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from repro_lint.cst_values import code_of
 from repro_lint.rule import Rule, RuleContext, Violation
 
-from ._dataloader import code_of, shared_dataset_rngs
+from ._dataloader import shared_dataset_rngs
 
 
 class DatasetRngSharedAcrossWorkers(Rule):

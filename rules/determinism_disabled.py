@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from repro_lint.facts import literal_bool
+from repro_lint.cst_values import literal_bool
 from repro_lint.rule import NO_PROGRAM, SAFE, UNSAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._flags import flag_settings, trainer_flags

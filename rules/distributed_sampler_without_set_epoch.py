@@ -5,11 +5,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from repro_lint.facts import CallSite, FileFacts, LoopSite, Scope, literal_bool
-from repro_lint.rng import DATA_LOADERS
+from repro_lint.cst_values import literal_bool
+from repro_lint.facts import CallSite, FileFacts, LoopSite, Scope
+from repro_lint.rng import DATA_LOADERS, loader_argument
 from repro_lint.rule import NO_PROGRAM, SAFE, Fix, Insert, Rule, RuleContext, Violation, strict_note
-
-from ._dataloader import loader_argument
 
 DISTRIBUTED_SAMPLERS = ("torch.utils.data.DistributedSampler", "torch.utils.data.distributed.DistributedSampler")
 _SHUFFLE_POSITION = 3

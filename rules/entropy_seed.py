@@ -4,11 +4,12 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite, FileFacts
 from repro_lint.rng import CUDA_SEEDS, ENTROPY_RESEEDS, SEEDED_CONSTRUCTORS, picks_random_seed, seed_argument, seed_call
 from repro_lint.rule import UNSAFE, Fix, Replace, Rule, RuleContext, Violation
 
-from ._seeding import code_of, entropy_call, with_seed_argument
+from ._seeding import entropy_call, with_seed_argument
 
 
 class EntropySeed(Rule):

@@ -4,12 +4,12 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from repro_lint.cst_values import code_of
 from repro_lint.facts import FileFacts
 from repro_lint.program import DrawBeforeSeed, Program, program_for
 from repro_lint.rng import RNG_LABEL
 from repro_lint.rule import SAFE, TEST_CODE, Fix, Insert, Rule, RuleContext, Violation, strict_note
-
-from ._seeding import code_of
+from repro_lint.traversal import descendants
 
 
 class LateSeed(Rule):
@@ -102,13 +102,7 @@ def _index(block: list[cst.BaseStatement], statement: cst.CSTNode) -> int | None
 
 def _reassigned_between(facts: FileFacts, statement: cst.CSTNode, start: int, end: int) -> bool:
     """Whether a name the seed statement reads is assigned between the draw and the seed."""
-    used = set()
-    stack = [statement]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Name):
-            used.add(node.value)
-        stack.extend(node.children)
+    used = {node.value for node in descendants(statement) if isinstance(node, cst.Name)}
     return any(
         start < site.order < end and isinstance(site.target, cst.Name) and site.target.value in used
         for site in facts.assignments

@@ -4,8 +4,9 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from repro_lint.cst_values import string_value
 from repro_lint.effects import DREW
-from repro_lint.facts import CallSite, FileFacts, string_value
+from repro_lint.facts import CallSite, FileFacts
 from repro_lint.rng import RNG_LABEL, RNGS
 from repro_lint.rule import NO_PROGRAM, TEST_CODE, Rule, RuleContext, Violation, strict_note
 

@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from repro_lint.facts import CallSite, argument
+from repro_lint.cst_values import argument, code_of, has_splat
+from repro_lint.facts import CallSite
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
     SAMPLER_GENERATOR_POSITIONS,
-    code_of,
-    has_splat,
     inline_random_samplers,
     passes,
     seeded_generator,

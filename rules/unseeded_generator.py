@@ -4,10 +4,9 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite, FileFacts, Scope
 from repro_lint.rule import SAFE, TEST_CODE, Fix, Replace, Rule, RuleContext, Violation, strict_note
-
-from ._seeding import code_of
 
 _GENERATOR = "torch.Generator"
 # Methods that give a generator a known state.

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from repro_lint.cst_values import code_of, is_none
 from repro_lint.facts import CallSite
 from repro_lint.program import program_for
-from repro_lint.rng import NUMPY, NUMPY_BIT_GENERATORS, NUMPY_STREAM_CONSTRUCTORS, is_none
+from repro_lint.rng import NUMPY, NUMPY_BIT_GENERATORS, NUMPY_STREAM_CONSTRUCTORS
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
 
-from ._seeding import code_of, unseeded_rng_violations, with_seed_argument
+from ._seeding import unseeded_rng_violations, with_seed_argument
 
 
 class UnseededNumpyRng(Rule):
