@@ -88,6 +88,12 @@ def _check_parser() -> argparse.ArgumentParser:
                         help="lint the source read from stdin (path `-`) as if it were the file PATH")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
     parser.add_argument("--statistics", action="store_true", help="show counts per code")
+    parser.add_argument("--add-noqa", action="store_true",
+                        help="write `# noqa: CODE` on the line of every current finding")
+    parser.add_argument("--baseline", type=Path, metavar="FILE",
+                        help="report only the findings that the baseline FILE does not hold")
+    parser.add_argument("--write-baseline", type=Path, metavar="FILE",
+                        help="write the current findings to the baseline FILE and exit")
     parser.add_argument("--show-settings", action="store_true", help="print the resolved settings and exit")
     parser.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
                         help="worker processes (default: the number of CPU cores)")
@@ -191,6 +197,9 @@ def _check_command(argv: list[str]) -> int:
         print(settings.describe())
         return EXIT_CLEAN
 
+    _check_combinations(args, stdin_path)
+    if args.add_noqa:
+        return _add_noqa_command(linter, paths, args)
     fixes_to_stdout = stdin_path is not None and args.fix and not args.diff
     fix, write = args.fix or args.diff, args.fix and not args.diff and not fixes_to_stdout
     jobs, cache = args.jobs or default_jobs(), not args.no_cache
@@ -217,6 +226,20 @@ def _check_command(argv: list[str]) -> int:
         return _print_diff(outcomes, bool(errors))
 
     findings = run.findings
+    if args.write_baseline is not None:
+        return _write_baseline(args.write_baseline, findings, bool(errors))
+    if args.baseline is not None:
+        from repro_lint.baseline import BaselineError, new_findings, read_baseline
+
+        try:
+            findings = new_findings(findings, args.baseline, read_baseline(args.baseline))
+        except BaselineError as error:
+            print_error(str(error))
+            return EXIT_ERROR
+        hidden = len(run.findings) - len(findings)
+        if hidden and args.format == "text":
+            print(f"repro-lint: {hidden} finding{'s' if hidden != 1 else ''} in the baseline not shown",
+                  file=sys.stderr)
     if not outcomes and not errors:
         # As ruff does: a warning, not an error; the exit code says whether findings remain.
         where = "the settings exclude it" if stdin_path is not None else "under " + ", ".join(map(str, paths))
@@ -244,6 +267,87 @@ def _check_command(argv: list[str]) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _check_combinations(args: argparse.Namespace, stdin_path: Path | None) -> None:
+    if args.add_noqa:
+        if args.fix or args.diff:
+            raise UsageError("--add-noqa cannot be combined with --fix or --diff")
+        if stdin_path is not None:
+            raise UsageError("--add-noqa writes files: it cannot read stdin")
+        if args.baseline is not None or args.write_baseline is not None:
+            raise UsageError("--add-noqa cannot be combined with --baseline or --write-baseline")
+    if args.write_baseline is not None and (args.fix or args.diff or args.baseline is not None):
+        raise UsageError("--write-baseline cannot be combined with --fix, --diff or --baseline")
+
+
+def _write_baseline(path: Path, findings: list, had_errors: bool) -> int:
+    from repro_lint.baseline import BaselineError, write_baseline
+
+    try:
+        count = write_baseline(path, findings)
+    except BaselineError as error:
+        print_error(str(error))
+        return EXIT_ERROR
+    print(f"Wrote {count} finding{'s' if count != 1 else ''} to the baseline {path}.", file=sys.stderr)
+    return EXIT_ERROR if had_errors else EXIT_CLEAN
+
+
+def _add_noqa_command(linter: Any, paths: list[Path], args: argparse.Namespace) -> int:
+    """Lint, then write a `# noqa: CODE` for each finding into the very text that was linted."""
+    from repro_lint.add_noqa import apply_line_edits, noqa_edits
+    from repro_lint.document import read_document, write_document
+    from repro_lint.engine import display_path
+    from repro_lint.notebook import NotebookSource
+    from repro_lint.results import SYNTAX_ERROR
+    from repro_lint.runner import default_jobs
+    from repro_lint.source import SourceError
+
+    files, errors = linter.discover(paths)
+    sources = []
+    for file in files:
+        try:
+            sources.append(read_document(file))
+        except SourceError as error:
+            errors.append(str(error))
+    run = linter.lint_files(sources, anchor=paths[0], jobs=args.jobs or default_jobs(), cache=not args.no_cache)
+    errors.extend(run.errors)
+    by_display = {o.path: o for o in run.outcomes}
+    added = changed = unparsed = 0
+    for source in sources:
+        outcome = by_display.get(display_path(source.path))
+        if outcome is None or outcome.error or not outcome.findings:
+            continue
+        wanted: dict[int, set[str]] = {}
+        for finding in outcome.findings:
+            if finding.code == SYNTAX_ERROR:
+                unparsed += 1  # a comment in a file that does not parse may land inside a string
+                continue
+            line = finding.line
+            if isinstance(source, NotebookSource) and finding.cell is not None:
+                cell = next(c for c in source.cells if c.index + 1 == finding.cell)
+                line += cell.first_line - 1
+            wanted.setdefault(line, set()).add(finding.code)
+        edits = noqa_edits(source.text, wanted)
+        if not edits:
+            continue
+        try:
+            write_document(source, apply_line_edits(source.text, edits))
+        except SourceError as error:
+            errors.append(str(error))
+            continue
+        added += sum(len(edit.added) for edit in edits)
+        changed += 1
+    for message in errors:
+        print_error(message)
+    if unparsed:
+        which = "1 file that does not parse" if unparsed == 1 else f"{unparsed} files that do not parse"
+        print(f"repro-lint: warning: {which} got no `# noqa` (RPL001 remains)", file=sys.stderr)
+    print(f"Added {added} noqa code{'s' if added != 1 else ''} in {changed} file{'s' if changed != 1 else ''}.",
+          file=sys.stderr)
+    if errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if unparsed and not args.exit_zero else EXIT_CLEAN
 
 
 def _warn_beyond_catalog(version: tuple[int, int]) -> None:
@@ -324,14 +428,21 @@ def _rules_command(argv: list[str]) -> int:
         from repro_lint.catalog import format_ops_table, load_catalog
         from repro_lint.config import ConfigError, parse_torch_version
 
+        catalog = load_catalog()
         try:
             version = (
                 parse_torch_version(args.torch_version, "--torch-version")
-                if args.torch_version else load_catalog().newest_version
+                if args.torch_version else catalog.newest_version
             )
         except ConfigError as error:
             print_error(str(error))
             return EXIT_ERROR
+        if version < catalog.oldest_version:
+            # As `check --torch-version` says it: the catalog has no facts for that torch.
+            print_error(f"--torch-version: {args.torch_version} is older than the oldest torch the catalog knows "
+                        f"({'.'.join(map(str, catalog.oldest_version))})")
+            return EXIT_ERROR
+        _warn_beyond_catalog(version)
         sys.stdout.write(format_ops_table(version))
         return EXIT_CLEAN
     from repro_lint.rules import all_rules
