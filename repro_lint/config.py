@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from repro_lint.versions import parse_version
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -30,7 +32,6 @@ DEFAULT_EXCLUDE = (
     "node_modules",
 )
 PROJECT_MARKERS = ("pyproject.toml", ".git")
-_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
 
 
 class ConfigError(Exception):
@@ -298,10 +299,10 @@ def _selectors(value: Any, label: str, codes: tuple[str, ...]) -> tuple[str, ...
 
 
 def parse_torch_version(text: str, label: str) -> tuple[int, int]:
-    match = _VERSION.match(str(text))
-    if not match:
-        raise ConfigError(f"{label}: {text!r} is not a torch version like 2.13")
-    return int(match.group(1)), int(match.group(2))
+    try:
+        return parse_version(str(text))
+    except ValueError:
+        raise ConfigError(f"{label}: {text!r} is not a torch version like 2.13") from None
 
 
 def _target_torch_version(
@@ -378,5 +379,7 @@ def installed_torch_version() -> tuple[int, int] | None:
         version = metadata.version("torch")
     except metadata.PackageNotFoundError:
         return None
-    match = _VERSION.match(version)
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    try:
+        return parse_version(version)
+    except ValueError:
+        return None

@@ -8,6 +8,8 @@ from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
 
 from ._workspace import WORKSPACE_ENV, set_workspace_fix
 
+CUBLAS_ENTRY = "cublas_workspace"
+
 
 class CublasWorkspaceUnset(Rule):
     """
@@ -51,7 +53,9 @@ class CublasWorkspaceUnset(Rule):
     markers = ("deterministic",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
-        if not load_catalog().cublas_workspace_required(ctx.torch_version):
+        # Up to torch 2.9, cuBLAS ops raised under deterministic mode unless the workspace was configured.
+        behaviour = load_catalog().entry(CUBLAS_ENTRY).behaviour(ctx.torch_version)
+        if behaviour is None or behaviour.under_det_mode != "raises":
             return
         if env_set(WORKSPACE_ENV) in ctx.project.file_effects(ctx.facts):
             return

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from repro_lint.catalog import format_version
 from repro_lint.effects import env_set
 from repro_lint.rule import SAFE, Fix, Rule, RuleContext, Violation
+from repro_lint.versions import format_version
 
 from ._ops import OpMatcher, reachable_effects
 from ._workspace import WORKSPACE_ENV, set_workspace_fix
@@ -56,9 +56,10 @@ class CudaRnnWorkspace(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         matcher = OpMatcher(ctx.facts, ctx.torch_version)
-        if not matcher.catalog.rnn_workspace_required(ctx.torch_version):
-            return
         entry = matcher.catalog.entry(RNN_ENTRY)
+        # The RNN docs prescribe the workspace setting in every release that has the row.
+        if entry.behaviour(ctx.torch_version) is None:
+            return
         uses = list(matcher.uses_of(entry))
         if not uses or env_set(WORKSPACE_ENV) in reachable_effects(ctx.facts, ctx.project):
             return

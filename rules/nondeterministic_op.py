@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from repro_lint.catalog import format_version
 from repro_lint.effects import DETERMINISTIC_RAISES, deterministic_mode
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import insert_at_program_start
 from repro_lint.rule import NO_PROGRAM, UNSAFE, AddImport, Edit, Fix, Rule, RuleContext, Violation, strict_note
+from repro_lint.versions import format_version
 
 from ._ops import (
     OpMatcher,

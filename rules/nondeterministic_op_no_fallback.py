@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from repro_lint.catalog import format_version
 from repro_lint.effects import DETERMINISTIC_RAISES, DETERMINISTIC_WARN_ONLY, deterministic_mode
 from repro_lint.rule import Rule, RuleContext, Violation
+from repro_lint.versions import format_version
 
 from ._ops import OpMatcher, OpUse, reachable_effects, without_fallback
 

@@ -25,8 +25,8 @@ from repro_lint.catalog import (
     canonical_name,
     format_ops_table,
     load_catalog,
-    parse_version,
 )
+from repro_lint.versions import parse_version
 
 CATALOG = load_catalog()
 DET = "deterministic-alternative"
@@ -237,18 +237,17 @@ def test_mps_argument_conditions():
 def test_versions_outside_the_catalog_clamp_sensibly():
     # Older than 1.8 is looked up as 1.8, newer than 2.15 as 2.15.
     assert mode("index_add", (1, 7)) == RAISES
-    assert CATALOG.cublas_workspace_required((1, 5)) is True
+    assert mode("cublas_workspace", (1, 5)) == RAISES
     assert mode("cumsum_cuda", (3, 0)) == DET
     assert mode("index_add", (2, 99)) == DET
     assert op("kthvalue_cuda").behaviour((3, 0)) is None
 
 
 def test_cublas_workspace_required():
-    assert CATALOG.cublas_workspace_required((1, 13)) is True
-    assert CATALOG.cublas_workspace_required((1, 8)) is True
-    assert CATALOG.cublas_workspace_required((2, 9)) is True
-    assert CATALOG.cublas_workspace_required((2, 10)) is False
-    assert CATALOG.cublas_workspace_required((2, 13)) is False
+    for version in ((1, 8), (1, 13), (2, 9)):
+        assert mode("cublas_workspace", version) == RAISES
+    for version in ((2, 10), (2, 13)):
+        assert mode("cublas_workspace", version) != RAISES
     assert op("cublas_workspace").env == "CUBLAS_WORKSPACE_CONFIG"
     assert op("cublas_workspace").lint == "program"
 
@@ -257,7 +256,7 @@ def test_rnn_workspace():
     rnn = op("cudnn_rnn")
     assert rnn.env == "CUBLAS_WORKSPACE_CONFIG" and rnn.lint == "program"
     assert set(rnn.modules) >= {"torch.nn.RNN", "torch.nn.LSTM", "torch.nn.GRU"}
-    assert CATALOG.rnn_workspace_required((1, 13)) and CATALOG.rnn_workspace_required((2, 13))
+    assert rnn.behaviour((1, 13)) is not None and rnn.behaviour((2, 13)) is not None
 
 
 def test_cpu_facts():
