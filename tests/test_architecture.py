@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,16 @@ def test_the_registry_loads_every_rule_module() -> None:
     assert "repro_lint.rules.unseeded_torch_rng" in loaded_rule_modules(
         "from repro_lint.rules import all_rules\nall_rules()"
     )
+
+
+def test_a_checkout_uses_its_own_rules_whatever_checkout_is_installed(tmp_path) -> None:
+    """The test venv holds an editable install of one checkout; code run from a copy of it
+    must load the copy's rules, not the installed checkout's."""
+    copy = tmp_path / "other-checkout"
+    for part in ("repro_lint", "rules"):
+        shutil.copytree(PACKAGE.parent / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PACKAGE.parent / "pyproject.toml", copy)
+    script = "import repro_lint.rules, repro_lint.catalog.loading as c; print(repro_lint.rules.__file__)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=copy, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).resolve() == (copy / "rules" / "__init__.py").resolve()
