@@ -1,7 +1,7 @@
 """Project-wide facts, from one pass over every linted file.
 
 Each file is reduced to a `FileSummary`: its functions, the effects each has
-directly (see `repro_lint.rules.effects`), the project functions each calls,
+directly (see `repro_lint.effects`), the project functions each calls,
 and the module's re-exports. `ProjectFacts` joins them, so a rule can ask
 what a call does, following helpers across files.
 

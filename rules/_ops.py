@@ -118,7 +118,7 @@ def without_fallback(uses: list[OpUse], deterministic_mode_on: bool) -> OpUse | 
 
 def reachable_effects(facts: FileFacts, project: ProjectFacts) -> frozenset[str]:
     """What this file and the helpers it calls do, plus what every linted program that
-    runs this file does (see `repro_lint.rules.effects`)."""
+    runs this file does (see `repro_lint.effects`)."""
     return project.file_effects(facts) | project.program_effects(facts.module_name)
 
 
