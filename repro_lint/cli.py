@@ -19,7 +19,7 @@ from repro_lint import __version__
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
-COMMANDS = ("check", "rules", "rule", "verify")
+COMMANDS = ("check", "rules", "rule", "verify", "server")
 
 
 _COMMANDS_HELP = """commands:
@@ -27,6 +27,7 @@ _COMMANDS_HELP = """commands:
   rules          list the rules; `rules --ops` prints the op catalog
   rule CODE      show one rule's documentation
   verify         run flagged ops, or a script (`verify --run`), and report what happened
+  server         a Language Server over stdio, for editors (needs the `server` extra)
 """
 
 
@@ -63,7 +64,7 @@ class Parser(argparse.ArgumentParser):
 def _check_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="repro-lint",
-        usage="repro-lint [check] [options] [paths ...] | repro-lint {rules,rule,verify} ...",
+        usage="repro-lint [check] [options] [paths ...] | repro-lint {rules,rule,verify,server} ...",
         description="Find and fix nondeterminism in PyTorch code.",
         epilog=_COMMANDS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -126,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from repro_lint.verify.cli import main as verify_main
 
             return verify_main(args[1:])
+        if args and args[0] == "server":
+            return _server_command(args[1:])
         if args and args[0] == "check":
             args = args[1:]
         elif args and not args[0].startswith("-") and not Path(args[0]).exists():
@@ -453,6 +456,30 @@ def _rules_command(argv: list[str]) -> int:
     for row in [header, *rows]:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
     return EXIT_CLEAN
+
+
+def _server_command(argv: list[str]) -> int:
+    parser = Parser(prog="repro-lint server",
+                    description="Speak the Language Server Protocol over stdio: diagnostics and fixes for editors. "
+                                "Settings come from each project's pyproject.toml.")
+    parser.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets")
+    parser.add_argument("--strict", action="store_true", default=None, help="also report robustness advice")
+    args = parser.parse_args(argv)
+    try:
+        from repro_lint import server
+    except ImportError as error:
+        print_error(f"`repro-lint server` needs the `server` extra ({error.name} is missing): "
+                    "pip install 'repro-lint[server]'")
+        return EXIT_ERROR
+    from repro_lint.config import ConfigError, Overrides, parse_torch_version
+
+    if args.torch_version:
+        try:
+            parse_torch_version(args.torch_version, "--torch-version")
+        except ConfigError as error:
+            print_error(str(error))
+            return EXIT_ERROR
+    return server.main(Overrides(torch_version=args.torch_version, strict=args.strict))
 
 
 def _rule_command(argv: list[str]) -> int:

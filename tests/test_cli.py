@@ -293,7 +293,7 @@ def test_torch_versions_beyond_the_catalog(cli, tmp_path: Path) -> None:
 def test_help_lists_the_commands(cli) -> None:
     result = cli("--help")
     assert result.returncode == 0
-    for command in ("check", "rules", "rule", "verify"):
+    for command in ("check", "rules", "rule", "verify", "server"):
         assert f"  {command} " in result.stdout, result.stdout
 
 
