@@ -142,6 +142,7 @@ class FileFacts:
         self.functions: list[FunctionSite] = []
         self.classes: list[ClassSite] = []
         self.imports: list[ImportSite] = []
+        self.star_imports: list[str] = []  # modules the module scope imports `*` from, in order
         self.main_block: cst.If | None = None
         self.module_scope: Scope = Scope("module", module, None)
         self._calls_by_name: dict[str, list[CallSite]] | None = None
@@ -182,7 +183,11 @@ class FileFacts:
     def resolve_name(self, name: str, scope: Scope) -> str | None:
         found = self.binding_scope(name, scope)
         if found is None:
-            return f"builtins.{name}" if name in _BUILTINS else None
+            if name in _BUILTINS:
+                return f"builtins.{name}"
+            # Bound by `from m import *`. With several star imports, which one binds it is for the
+            # project to say (`ProjectFacts.canonical`); from outside the project, nobody knows.
+            return f"{self.star_imports[0]}.{name}" if len(self.star_imports) == 1 else None
         if name in found.locals:
             return None
         targets = found.imports[name]
@@ -508,6 +513,8 @@ class _FactsBuilder:
             absolute = "." * level + module
         self._record_import(node, [absolute])
         if isinstance(node.names, cst.ImportStar):
+            if self.scope is self.facts.module_scope:
+                self.facts.star_imports.append(absolute)
             return False
         for alias in node.names:
             name = dotted(alias.name)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import libcst as cst
+
 from repro_lint.effects import assignment_effects, call_effects
 from repro_lint.facts import CallSite, FileFacts, Scope
 
@@ -41,6 +43,9 @@ class FileSummary:
     module_callees: tuple[str, ...] = ()  # what its top-level code calls
     is_program: bool = False  # a script by its own code: see `FileFacts.is_program`
     has_main_block: bool = False  # a top-level `if __name__ == "__main__":`
+    star_imports: tuple[str, ...] = ()  # `from m import *` at module level, in order
+    # Modules imported only by `*`: a program runs their code only where it calls what they define.
+    star_only_imports: frozenset[str] = frozenset()
 
 
 def module_name_for(path: Path) -> tuple[str, bool]:
@@ -99,6 +104,7 @@ def summarize(facts: FileFacts) -> FileSummary:
         if len(targets) == 1 and name not in module_scope.locals
     }
     prefix = f"{facts.module_name}." if facts.module_name else ""
+    named_imports = {m for site in facts.imports if not _imports_star(site.node) for m in site.modules}
     return FileSummary(
         module_name=facts.module_name,
         functions={k: FunctionSummary(frozenset(effects[k]), tuple(callees[k])) for k in effects},
@@ -109,7 +115,13 @@ def summarize(facts: FileFacts) -> FileSummary:
         module_callees=tuple(module_callees),
         is_program=facts.is_program,
         has_main_block=facts.main_block is not None,
+        star_imports=tuple(facts.star_imports),
+        star_only_imports=frozenset(facts.star_imports) - named_imports,
     )
+
+
+def _imports_star(node: cst.Import | cst.ImportFrom) -> bool:
+    return isinstance(node, cst.ImportFrom) and isinstance(node.names, cst.ImportStar)
 
 
 Query = tuple[str, tuple[str, ...]]  # (method name, arguments)
@@ -156,6 +168,7 @@ class ProjectFacts:
         self._closure: dict[str, frozenset[str]] = {}
         self._reachable: dict[str, frozenset[str]] = {}
         self._by_module = {s.module_name: s for s in self.summaries}
+        self._has_star_imports = any(s.star_only_imports for s in self.summaries)
         self._module_of: dict[str, str | None] = {}
         self._program_effects: dict[str, frozenset[str]] = {}
         self._program_reach: list[tuple[int, frozenset[str]]] | None = None  # each program and what it runs
@@ -200,7 +213,7 @@ class ProjectFacts:
         while qualname in self._aliases and qualname not in seen:
             seen.add(qualname)
             qualname = self._aliases[qualname]
-        if qualname in self._functions or "." not in qualname or qualname in resolving:
+        if qualname in self._functions or qualname in self._classes or "." not in qualname or qualname in resolving:
             return qualname
         if len(resolving) >= _MAX_ALIAS_DEPTH:
             return qualname
@@ -209,7 +222,19 @@ class ProjectFacts:
         resolved_head = self._canonical(head, resolving) if head in self._aliases else head
         if resolved_head != head:
             return self._canonical(f"{resolved_head}.{tail}", resolving)
-        return qualname
+        return self._through_star_imports(head, tail, resolving) or qualname
+
+    def _through_star_imports(self, module: str, name: str, resolving: frozenset[str]) -> str | None:
+        """What `module.name` is when `module` gets `name` from a `from m import *` (the last such
+        import that defines it wins, as in Python)."""
+        summary = self._by_module.get(module)
+        if summary is None or not summary.star_imports or name in summary.aliases:
+            return None
+        for star in reversed(summary.star_imports):
+            target = self._canonical(f"{star}.{name}", resolving)
+            if target in self._functions or target in self._classes:
+                return target
+        return None
 
     @_recorded
     def is_project_function(self, qualname: str) -> bool:
@@ -339,7 +364,11 @@ class ProjectFacts:
         return known
 
     def _modules_run_by(self, module_name: str) -> frozenset[str]:
-        """`module_name` and the project modules it imports, transitively."""
+        """`module_name` and the project modules it imports, transitively.
+
+        A module imported only by `*` (`from models import *`, which imports every model file
+        of the package) counts only where the code calls something it defines.
+        """
         if module_name not in self._reachable:
             seen = {module_name}
             pending = [module_name]
@@ -347,7 +376,8 @@ class ProjectFacts:
                 summary = self._by_module.get(pending.pop())
                 if summary is None:
                     continue
-                for imported in (*summary.imported_modules, *summary.aliases.values()):
+                imported_by_name = [m for m in summary.imported_modules if m not in summary.star_only_imports]
+                for imported in (*imported_by_name, *summary.aliases.values(), *self._star_callee_modules(summary)):
                     target = self._project_module_of(imported)
                     if target is None or target in seen:
                         continue
@@ -359,6 +389,15 @@ class ProjectFacts:
                         pending.append(target)
             self._reachable[module_name] = frozenset(seen)
         return self._reachable[module_name]
+
+    def _star_callee_modules(self, summary: FileSummary) -> Iterator[str]:
+        """Where the project functions and classes that `summary`'s code calls through star imports live."""
+        if not self._has_star_imports:
+            return
+        for callee in (*summary.module_callees, *(c for f in summary.functions.values() for c in f.callees)):
+            target = self._canonical(callee, frozenset())
+            if target != callee:
+                yield target
 
     def _project_module_of(self, dotted: str) -> str | None:
         """The longest prefix of `dotted` that is a linted module (`model.Net` -> `model`)."""
