@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from repro_lint.cst_values import code_of
+from repro_lint.cst_values import code_of, string_value
 from repro_lint.facts import CallSite, FileFacts
 from repro_lint.fixes import header_end, insert_at_program_start
 from repro_lint.rng import NUMPY, RNG_LABEL, RNGS, SEED_FUNCTION
@@ -77,6 +77,16 @@ def seeding_block_fix(facts: FileFacts, rngs: Iterable[str], seed: int, in_main_
     lines: list[str] = []
     imports: list[Edit] = []
     wanted = set(rngs)
+    seed_text = str(seed)
+    per_rank = uses_distributed_rank(facts)
+    if per_rank:
+        environ = usable_expression(facts, "os.environ", position)
+        if environ is None:
+            imports.append(AddImport("os"))
+            environ = "os.environ"
+        # The launcher's RANK: set before the program starts, so it is known before
+        # `init_process_group`, where the block goes.
+        seed_text = f'{seed} + int({environ}.get("RANK", "0"))'
     for rng in RNGS:
         if rng not in wanted:
             continue
@@ -86,11 +96,33 @@ def seeding_block_fix(facts: FileFacts, rngs: Iterable[str], seed: int, in_main_
             alias = "np" if rng == NUMPY and not facts.module_scope.binds("np") else None
             imports.append(AddImport(rng, alias))
             expression = ".".join([alias or rng, *function.split(".")[1:]])
-        lines.append(f"{expression}({seed})")
+        lines.append(f"{expression}({seed_text})")
     code = "\n".join(lines) + "\n"
     names = ", ".join(f"`{SEED_FUNCTION[r]}`" for r in RNGS if r in wanted)
     insert = insert_at_program_start(module, main_block, code)
-    return Fix(SAFE, f"Seed at the start of the program: {names}", (insert, *imports))
+    if per_rank:
+        message = (f"Seed at the start of the program with {seed} plus the process's rank: {names}. Each rank "
+                   "then draws its own samples and augmentations; a DistributedDataParallel model still starts "
+                   "from rank 0's weights")
+    else:
+        message = f"Seed at the start of the program: {names}"
+    return Fix(SAFE, message, (insert, *imports))
+
+
+_RANK_CALLS = ("torch.distributed.get_rank", "torch.distributed.get_node_local_rank")
+_RANK_VARIABLES = frozenset({"RANK", "LOCAL_RANK"})
+
+
+def uses_distributed_rank(facts: FileFacts) -> bool:
+    """The program asks for its distributed rank (`dist.get_rank()`, the `RANK`/`LOCAL_RANK` variables):
+    it runs once per rank, and one constant seed would make every rank draw the same numbers."""
+    if facts.calls_to(*_RANK_CALLS):
+        return True
+    for call in facts.calls_to("os.environ.get", "os.getenv", "os.environ.__getitem__"):
+        name = call.argument(0, "key")
+        if name is not None and string_value(name.value) in _RANK_VARIABLES:
+            return True
+    return False
 
 
 def usable_expression(facts: FileFacts, qualname: str, position: int) -> str | None:
