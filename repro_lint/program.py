@@ -98,6 +98,7 @@ class Program:
         self._functions_by_name = {prefix + site.qualname: site for site in facts.functions}
         self._classes_by_name = {prefix + site.qualname: site for site in facts.classes}
         self._classes_by_scope = {site.scope: site for site in facts.classes}
+        self._attribute_classes: dict[tuple[int, str], ClassSite | None] = {}
         self._calls_by_owner: dict[FunctionSite | None, list[CallSite]] = {None: []}
         for call in facts.calls:
             owner = self._owner(call.scope)
@@ -309,13 +310,49 @@ class Program:
                 return self._constructor(self._classes_by_name[name], set())
             return None
         func = call.node.func
-        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"):
+        if not isinstance(func, cst.Attribute):
             return None
-        method = self._owner(call.scope)
-        if not isinstance(method, FunctionSite) or method.scope.parent is None:
-            return None
-        cls = self._classes_by_scope.get(method.scope.parent)
+        cls = self._class_of(func.value, call)
         return self._method(cls, func.attr.value, set()) if cls is not None else None
+
+    def _class_of(self, expr: cst.BaseExpression, call: CallSite) -> ClassSite | None:
+        """The same-file class `expr` is an instance of, where the code says so: `self` in a method,
+        `p` after `p = Picker()` in the same scope, and `<instance>.attr` when the class's methods
+        only ever set `self.attr = Picker(...)`."""
+        if isinstance(expr, cst.Name) and expr.value == "self":
+            method = self._owner(call.scope)
+            if not isinstance(method, FunctionSite) or method.scope.parent is None:
+                return None
+            return self._classes_by_scope.get(method.scope.parent)
+        if isinstance(expr, cst.Name):
+            built = self._built_from(expr, call)
+            return self._class_built_by(built, call.scope) if built is not None else None
+        if isinstance(expr, cst.Attribute):
+            owner = self._class_of(expr.value, call)
+            return self._attribute_class(owner, expr.attr.value) if owner is not None else None
+        return None
+
+    def _class_built_by(self, value: cst.BaseExpression | None, scope: Scope) -> ClassSite | None:
+        if not isinstance(value, cst.Call):
+            return None
+        name = self.facts.qualname(value.func, scope)
+        return self._classes_by_name.get(name) if name is not None else None
+
+    def _attribute_class(self, cls: ClassSite, attribute: str) -> ClassSite | None:
+        """The one same-file class that every `self.<attribute> = ...` in `cls`'s methods builds."""
+        key = (id(cls), attribute)
+        if key not in self._attribute_classes:
+            built: set[ClassSite | None] = set()
+            for site in self.facts.assignments:
+                target = site.target
+                if not (isinstance(target, cst.Attribute) and target.attr.value == attribute
+                        and isinstance(target.value, cst.Name) and target.value.value == "self"):
+                    continue
+                method = self._owner(site.scope)
+                if isinstance(method, FunctionSite) and method.scope.parent is cls.scope:
+                    built.add(self._class_built_by(site.value, site.scope))
+            self._attribute_classes[key] = next(iter(built)) if len(built) == 1 else None
+        return self._attribute_classes[key]
 
     def _constructor(self, cls: ClassSite, seen: set[str]) -> FunctionSite | None:
         return self._method(cls, "__init__", seen)
