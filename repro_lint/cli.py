@@ -20,6 +20,7 @@ EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 COMMANDS = ("check", "rules", "rule", "verify", "server")
+OUTPUT_FORMATS = ("full", "concise", "json", "sarif", "github")
 
 
 _COMMANDS_HELP = """commands:
@@ -79,7 +80,11 @@ def _check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--select", type=comma_list, help="only these codes or prefixes (RPL2, RPL201)")
     parser.add_argument("--extend-select", type=comma_list, help="add codes or prefixes to the selection")
     parser.add_argument("--ignore", type=comma_list, help="skip these codes or prefixes")
-    parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default=None,
+                        help="text (default), json, sarif or github")
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, metavar="FORMAT",
+                        help="full (text with a `help:` line for each fix; the default), concise (one line per "
+                             "finding), json, sarif or github")
     parser.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets")
     parser.add_argument("--config", type=Path, metavar="FILE", help="a pyproject.toml to read settings from")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="also skip these paths")
@@ -171,6 +176,7 @@ def print_error(message: str) -> None:
 
 def _check_command(argv: list[str]) -> int:
     args = _check_parser().parse_args(argv)
+    _resolve_output_format(args)
     from repro_lint.api import Linter
     from repro_lint.config import ConfigError, Overrides
     from repro_lint.reporters import ReportContext, reporter
@@ -248,7 +254,7 @@ def _check_command(argv: list[str]) -> int:
         where = "the settings exclude it" if stdin_path is not None else "under " + ", ".join(map(str, paths))
         print(f"repro-lint: warning: no Python files to check ({where})", file=sys.stderr)
     context = ReportContext(rules=linter.rules, unsafe_fixes=settings.unsafe_fixes, statistics=args.statistics,
-                            checked=run.checked, failed=len(errors))
+                            checked=run.checked, failed=len(errors), concise=args.concise)
     report = reporter(args.format)(findings, context)
     if fixes_to_stdout:
         # An editor replaces its buffer with stdout: the fixed source goes there, the report to stderr.
@@ -270,6 +276,15 @@ def _check_command(argv: list[str]) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _resolve_output_format(args: argparse.Namespace) -> None:
+    """`--output-format` (ruff's spelling) and `--format` name one format: sets `format` and `concise`."""
+    named = {"full": "text", "concise": "text"}.get(args.output_format, args.output_format)
+    if named is not None and args.format is not None and named != args.format:
+        raise UsageError(f"--format {args.format} and --output-format {args.output_format} disagree; give one")
+    args.concise = args.output_format == "concise"
+    args.format = named or args.format or "text"
 
 
 def _check_combinations(args: argparse.Namespace, stdin_path: Path | None) -> None:

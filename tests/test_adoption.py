@@ -142,7 +142,7 @@ def test_baseline_hides_known_findings_across_line_moves_and_reports_new_ones(cl
     write(tmp_path, "src/train.py",
           "import torch\n\n# setup\nx = 1\ntorch.backends.cudnn.benchmark = True\n"
           "torch.use_deterministic_algorithms(False)\n")
-    new = cli("check", "--no-cache", "--baseline", "baseline.json", ".", cwd=tmp_path)
+    new = cli("check", "--no-cache", "--output-format", "concise", "--baseline", "baseline.json", ".", cwd=tmp_path)
     assert new.returncode == 1
     assert [line.split(" ")[:2] for line in new.stdout.splitlines()[:-1]] == [["src/train.py:6:1:", "RPL202"]]
 

@@ -43,6 +43,7 @@ def test_exit_codes_and_text_output(cli, tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [
         "bad.py:3:1: RPL201 [*] `torch.backends.cudnn.benchmark` is enabled: cuDNN may choose different "
         "algorithms on each run",
+        "  help: Set `torch.backends.cudnn.benchmark` to False",
         "Found 1 finding (1 fixable with --fix).",
     ]
     assert cli("clean.py", cwd=tmp_path).returncode == 0
@@ -221,7 +222,7 @@ extend-exclude = ["generated"]
     write(tmp_path, "ignored_by_git/x.py", BAD)
     write(tmp_path, ".gitignore", "ignored_by_git/\n")
     write(tmp_path, "train.py", BAD)
-    result = cli(".", cwd=tmp_path)
+    result = cli(".", "--output-format", "concise", cwd=tmp_path)
     assert result.stdout.splitlines()[:-1] == [line for line in result.stdout.splitlines()[:-1] if line.startswith("train.py")]
     assert "train.py:3:1: RPL201" in result.stdout
     # A file named explicitly is linted even when excluded, unless --force-exclude.
@@ -274,7 +275,7 @@ def test_a_folder_named_explicitly_is_walked_even_inside_an_excluded_one(cli, tm
     write(tmp_path, ".venv/lib/site-packages/pkg/bad.py", BAD)
     write(tmp_path, ".venv/lib/site-packages/pkg/.cache/bad.py", BAD)
     assert cli(".", cwd=tmp_path).returncode == 0
-    result = cli(".venv/lib/site-packages/pkg", cwd=tmp_path)
+    result = cli(".venv/lib/site-packages/pkg", "--output-format", "concise", cwd=tmp_path)
     assert result.stdout.splitlines()[0].startswith(".venv/lib/site-packages/pkg/bad.py:3:1: RPL201")
     assert len(result.stdout.splitlines()) == 2  # the hidden folder below it is still skipped
 
@@ -330,6 +331,40 @@ def test_each_file_gets_its_nearest_configuration_in_either_order(cli, tmp_path:
             "import torch\ntorch.backends.cudnn.benchmark = True\nx = torch.randn(3)\n")
     expected = ["a/train.py:3:5: RPL101", "b/train.py:2:1: RPL201"]
     for order in (["a/train.py", "b/train.py"], ["b/train.py", "a/train.py"], ["b", "a"]):
-        result = cli("check", "--no-cache", *order, cwd=tmp_path)
+        result = cli("check", "--no-cache", "--output-format", "concise", *order, cwd=tmp_path)
         found = [" ".join(line.split()[:2]) for line in result.stdout.splitlines()[:-1]]
         assert found == expected, (order, result.stdout)
+
+
+def test_full_output_says_what_each_fix_does_and_concise_is_one_line(cli, tmp_path: Path) -> None:
+    write(tmp_path, "a.py", "import torch\ntorch.backends.cudnn.benchmark = True\n"
+                            "torch.use_deterministic_algorithms(False)\nx = torch.randn(3)\n")
+    lines = cli("check", "--no-cache", "--select", "RPL2", "a.py", cwd=tmp_path).stdout.splitlines()
+    assert lines == [
+        "a.py:2:1: RPL201 [*] `torch.backends.cudnn.benchmark` is enabled: cuDNN may choose different "
+        "algorithms on each run",
+        "  help: Set `torch.backends.cudnn.benchmark` to False",
+        "a.py:3:1: RPL202 `torch.use_deterministic_algorithms(False)` lets PyTorch use nondeterministic kernels",
+        "  help: Call `torch.use_deterministic_algorithms(True)` (ops without a deterministic implementation "
+        "will then raise) (unsafe: needs --unsafe-fixes)",
+        "Found 2 findings (1 fixable with --fix; 1 more with --unsafe-fixes).",
+    ]
+    unsafe = cli("check", "--no-cache", "--select", "RPL202", "--unsafe-fixes", "a.py", cwd=tmp_path)
+    assert unsafe.stdout.splitlines()[1] == (
+        "  help: Call `torch.use_deterministic_algorithms(True)` (ops without a deterministic implementation "
+        "will then raise)")
+    concise = cli("check", "--no-cache", "--select", "RPL2", "--output-format", "concise", "a.py", cwd=tmp_path)
+    assert concise.stdout.splitlines() == [lines[0], lines[2], lines[4]]
+    full = cli("check", "--no-cache", "--select", "RPL2", "--output-format", "full", "a.py", cwd=tmp_path)
+    assert full.stdout.splitlines() == lines
+    as_json = cli("check", "--no-cache", "--output-format", "json", "a.py", cwd=tmp_path)
+    assert as_json.stdout == cli("check", "--no-cache", "--format", "json", "a.py", cwd=tmp_path).stdout
+    clash = cli("check", "--format", "json", "--output-format", "concise", "a.py", cwd=tmp_path)
+    assert clash.returncode == 2 and len(clash.stderr.splitlines()) == 1
+    # --statistics: the counts, not the findings nor their help.
+    stats = cli("check", "--no-cache", "--select", "RPL2", "--statistics", "a.py", cwd=tmp_path)
+    assert stats.stdout.splitlines() == [
+        "1  RPL201  [*]  cudnn-benchmark-enabled",
+        "1  RPL202  [ ]  determinism-disabled",
+        "Found 2 findings (1 fixable with --fix; 1 more with --unsafe-fixes).",
+    ]

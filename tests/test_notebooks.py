@@ -69,7 +69,7 @@ def test_notebooks_in_the_tree_are_linted(tmp_path: Path) -> None:
     (tmp_path / "notebooks").mkdir()
     write_notebook(tmp_path / "notebooks" / "explore.ipynb", notebook(code_cell(["import torch\n", CUDNN])))
     (tmp_path / "train.py").write_text(f"import torch\n{CUDNN}\n")
-    result = run_cli("check", ".", "--select", "RPL201", cwd=tmp_path)
+    result = run_cli("check", ".", "--select", "RPL201", "--output-format", "concise", cwd=tmp_path)
     assert result.stdout.splitlines()[:2] == [
         line + " [*] `torch.backends.cudnn.benchmark` is enabled: cuDNN may choose different algorithms on each run"
         for line in ("notebooks/explore.ipynb:cell 1:2:1: RPL201", "train.py:2:1: RPL201")

@@ -21,6 +21,7 @@ class ReportContext:
     statistics: bool = False
     checked: int = 0  # files linted to the end
     failed: int = 0  # files and paths that could not be linted
+    concise: bool = False  # text: one line per finding, without the `help:` line
 
 
 Reporter = Callable[["Sequence[Finding]", ReportContext], str]

@@ -16,10 +16,20 @@ def render(findings: Sequence[Finding], context: ReportContext) -> str:
             marker = " [*]" if f.fixable(context.unsafe_fixes) else ""
             cell = f"cell {f.cell}:" if f.cell is not None else ""
             lines.append(f"{f.path}:{cell}{f.line}:{f.column}: {f.code}{marker} {f.message}")
+            if f.fix is not None and not context.concise:
+                lines.append(f"  help: {help_text(f, context.unsafe_fixes)}")
     closing = summary(findings, context)
     if closing:
         lines.append(closing)
     return "".join(line + "\n" for line in lines)
+
+
+def help_text(finding: Finding, unsafe_fixes: bool) -> str:
+    """What the finding's fix does, and what applies it when `--fix` alone does not."""
+    assert finding.fix is not None
+    if finding.fixable(unsafe_fixes):
+        return finding.fix.message
+    return f"{finding.fix.message} (unsafe: needs --unsafe-fixes)"
 
 
 def statistics(findings: Sequence[Finding], context: ReportContext) -> list[str]:
