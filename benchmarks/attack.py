@@ -471,6 +471,7 @@ class Harness:
         self.jobs = jobs
         self.batch = batch
         self.pythons = interpreters()
+        self.counts = Counts()  # where the slowest run is recorded
 
     def attack(self, inputs: list[Input], counts: Counts) -> None:
         self.counts = counts
@@ -510,6 +511,7 @@ class Harness:
             compiled_before = compiles(paths, self.pythons)
             jobs = ["--jobs", str(self.jobs)]
             check = run_cli(["check", "--no-cache", *jobs, "."], root, limit, self.command)
+            after_check = {p: p.read_bytes() for p in paths}
             fix1 = run_cli(["check", "--fix", "--unsafe-fixes", *jobs, "."], root, limit, self.command)
             after1 = {p: p.read_bytes() for p in paths}
             fix2 = run_cli(["check", "--fix", "--unsafe-fixes", *jobs, "."], root, limit, self.command)
@@ -534,6 +536,8 @@ class Harness:
                 for name, run in runs.items():
                     if len(error_lines(run, path.name)) > 1:
                         problems.append(f"{name}: {len(error_lines(run, path.name))} error lines for one file")
+                if after_check[path] != item.data:
+                    problems.append("`check` without --fix changed the file")
                 if after1[path] == item.data:
                     verdicts[n] = (("error" if error_lines(fix1, path.name) else "ok"), "")
                 else:
