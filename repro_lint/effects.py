@@ -37,6 +37,11 @@ DETERMINISTIC_WARN_ONLY = "deterministic-mode-warn-only"
 _RAISING_MODE = frozenset({DETERMINISTIC_MODE, DETERMINISTIC_RAISES})
 _WARNING_MODE = frozenset({DETERMINISTIC_MODE, DETERMINISTIC_WARN_ONLY})
 CUDNN_DETERMINISTIC = "cudnn-deterministic"
+# The code runs a backward pass, so the backward kernels of the ops before it run.
+COMPUTES_GRADIENTS = "computes-gradients"
+_GRADIENT_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
+# `loss.backward()`, `accelerator.backward(loss)`, `trainer.fit(model)` (Lightning, which runs them).
+_GRADIENT_METHODS = frozenset({"backward", "fit"})
 SEEDED = {rng: f"seed:{rng}" for rng in RNGS}
 DREW = {rng: f"rng:{rng}" for rng in RNGS}
 
@@ -121,6 +126,8 @@ def deterministic_mode(effects: frozenset[str]) -> str | None:
 def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:
     effects = rng_call_effects(call) | deterministic_mode_effects(call)
     name = call.qualname
+    if name in _GRADIENT_FUNCTIONS or call.method in _GRADIENT_METHODS:
+        effects |= {COMPUTES_GRADIENTS}
     if name in _ENV_SETTERS:
         first = call.argument(0, "key")
         key = string_value(first.value) if first else None

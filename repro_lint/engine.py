@@ -23,7 +23,7 @@ from repro_lint.facts import FileFacts
 from repro_lint.fixes import apply_fixes
 from repro_lint.parse_limits import too_complex
 from repro_lint.positions import node_positions
-from repro_lint.project import FileSummary, ProjectFacts, module_name_for, summarize
+from repro_lint.project import FileSummary, ProjectFacts, module_name_for, namespace_names, summarize
 from repro_lint.results import FileOutcome, Finding, FixInfo, syntax_error_finding
 from repro_lint.rule import Fix, Rule, RuleContext, Violation
 from repro_lint.source import SourceFile
@@ -81,7 +81,8 @@ class Engine:
         except RecursionError:
             return self._too_deep(display)
         try:
-            facts = FileFacts(module, module_name, is_package)
+            facts = FileFacts(module, module_name, is_package,
+                              namespace_names(source.path, module_name, self.settings.project_root))
         except RecursionError:
             return self._too_deep(display)
         return ParsedFile(source.path, display, source, facts)
@@ -118,7 +119,7 @@ class Engine:
                 facts = item.facts
                 found = self._located(facts, project, item)
                 break
-            facts = FileFacts(reparsed, facts.module_name, facts.is_package)
+            facts = FileFacts(reparsed, facts.module_name, facts.is_package, facts.namespace_names)
             found = self._located(facts, project, item)
         if facts is not item.facts and facts.module.code != item.source.text:
             outcome.fixed = facts.module.code

@@ -132,10 +132,12 @@ class ImportSite:
 class FileFacts:
     """Everything the rules need to know about one parsed module."""
 
-    def __init__(self, module: cst.Module, module_name: str = "", is_package: bool = False):
+    def __init__(self, module: cst.Module, module_name: str = "", is_package: bool = False,
+                 namespace_names: tuple[str, ...] = ()):
         self.module = module
         self.module_name = module_name
         self.is_package = is_package
+        self.namespace_names = namespace_names  # other names it is imported by (`project.namespace_names`)
         self.calls: list[CallSite] = []
         self.assignments: list[AssignSite] = []
         self.loops: list[LoopSite] = []

@@ -108,7 +108,9 @@ class Program:
         self._flows: dict[FunctionSite, Flow] = {}
         self._entry_states: dict[FunctionSite, frozenset[str]] = {}
         self._first_unseeded: dict[str, Consumption] = {}
-        self._walk(None, (), set(), set())
+        # The project modules this file imports have run their top-level code before its own code.
+        imported = project.import_effects(facts.module_name)
+        self._walk(None, (), {rng for rng in RNGS if SEEDED[rng] in imported}, set())
         self._in_main_block = _call_ids(facts.main_block) if facts.main_block is not None else frozenset()
 
     # -- queries ---------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import libcst as cst
 
-from repro_lint.effects import assignment_effects, call_effects
+from repro_lint.effects import COMPUTES_GRADIENTS, assignment_effects, call_effects
 from repro_lint.facts import CallSite, FileFacts, Scope
 
 
@@ -46,6 +46,7 @@ class FileSummary:
     star_imports: tuple[str, ...] = ()  # `from m import *` at module level, in order
     # Modules imported only by `*`: a program runs their code only where it calls what they define.
     star_only_imports: frozenset[str] = frozenset()
+    namespace_names: tuple[str, ...] = ()  # see `namespace_names`
 
 
 def module_name_for(path: Path) -> tuple[str, bool]:
@@ -61,6 +62,23 @@ def module_name_for(path: Path) -> tuple[str, bool]:
         parts.append(folder.name)
         folder = folder.parent
     return ".".join(reversed(parts)), is_package
+
+
+def namespace_names(path: Path, module_name: str, root: Path) -> tuple[str, ...]:
+    """The other names the module can be imported by from `root`: through folders without
+    `__init__.py` (namespace packages), `data_aug/blur.py` is `data_aug.blur` as well as `blur`."""
+    path = path.resolve()
+    root = root.resolve()
+    folder = path.parent
+    for _ in module_name.split(".")[:-1]:
+        folder = folder.parent  # above the regular packages the name already covers
+    names = []
+    prefix = module_name
+    while folder != root and root in folder.parents and not (folder / "__init__.py").is_file():
+        prefix = f"{folder.name}.{prefix}"
+        names.append(prefix)
+        folder = folder.parent
+    return tuple(names)
 
 
 def _function_of(scope: Scope, facts: FileFacts) -> str | None:
@@ -117,6 +135,7 @@ def summarize(facts: FileFacts) -> FileSummary:
         has_main_block=facts.main_block is not None,
         star_imports=tuple(facts.star_imports),
         star_only_imports=frozenset(facts.star_imports) - named_imports,
+        namespace_names=facts.namespace_names,
     )
 
 
@@ -168,6 +187,9 @@ class ProjectFacts:
         self._closure: dict[str, frozenset[str]] = {}
         self._reachable: dict[str, frozenset[str]] = {}
         self._by_module = {s.module_name: s for s in self.summaries}
+        # Another name of a module, through namespace packages, gives way to the module's own.
+        self._module_names = {alias: s.module_name for s in self.summaries for alias in s.namespace_names
+                              if alias not in self._by_module}
         self._has_star_imports = any(s.star_only_imports for s in self.summaries)
         self._module_of: dict[str, str | None] = {}
         self._program_effects: dict[str, frozenset[str]] = {}
@@ -215,6 +237,10 @@ class ProjectFacts:
             qualname = self._aliases[qualname]
         if qualname in self._functions or qualname in self._classes or "." not in qualname or qualname in resolving:
             return qualname
+        if self._module_names:
+            module = self._namespace_module_of(qualname)
+            if module is not None:
+                return self._canonical(self._module_names[module] + qualname[len(module):], resolving | {qualname})
         if len(resolving) >= _MAX_ALIAS_DEPTH:
             return qualname
         head, _, tail = qualname.rpartition(".")
@@ -314,6 +340,13 @@ class ProjectFacts:
         return known
 
     @_recorded
+    def trained_by_a_program(self, module_name: str) -> bool:
+        """Whether some linted program that runs `module_name` computes gradients (calls `backward`,
+        `torch.autograd.grad`, a trainer's `fit`), directly or through the project functions it calls."""
+        return any(module_name in reach and COMPUTES_GRADIENTS in self._entry_effects(index)
+                   for index, reach in self._programs())
+
+    @_recorded
     def runs_in_a_program(self, module_name: str) -> bool:
         """Whether a linted program is `module_name` or imports it, directly or through project modules."""
         return any(module_name in reach for _, reach in self._programs())
@@ -357,11 +390,26 @@ class ProjectFacts:
         known = self._entry.get(index)
         if known is None:
             summary = self.summaries[index]
-            result = set(summary.module_effects)
-            for callee in summary.module_callees:
-                result |= self.effects_of(callee)
-            known = self._entry[index] = frozenset(result)
+            known = self._entry[index] = self._top_level_effects(summary) | self.import_effects(summary.module_name)
         return known
+
+    @_recorded
+    def import_effects(self, module_name: str) -> frozenset[str]:
+        """What importing the project modules that `module_name` imports does: their top-level code,
+        transitively (`from simclr import SimCLR`, where simclr.py calls `torch.manual_seed(0)` at
+        module level, seeds torch before the importing program's own code runs)."""
+        result: set[str] = set()
+        for module in self._modules_run_by(module_name) - {module_name}:
+            summary = self._by_module.get(module)
+            if summary is not None:
+                result |= self._top_level_effects(summary)
+        return frozenset(result)
+
+    def _top_level_effects(self, summary: FileSummary) -> frozenset[str]:
+        result = set(summary.module_effects)
+        for callee in summary.module_callees:
+            result |= self.effects_of(callee)
+        return frozenset(result)
 
     def _modules_run_by(self, module_name: str) -> frozenset[str]:
         """`module_name` and the project modules it imports, transitively.
@@ -400,12 +448,19 @@ class ProjectFacts:
                 yield target
 
     def _project_module_of(self, dotted: str) -> str | None:
-        """The longest prefix of `dotted` that is a linted module (`model.Net` -> `model`)."""
+        """The longest prefix of `dotted` that is a linted module (`model.Net` -> `model`), by its own name."""
         if dotted not in self._module_of:
             parts = dotted.split(".")
             candidates = (".".join(parts[:cut]) for cut in range(len(parts), 0, -1))
-            self._module_of[dotted] = next((c for c in candidates if c in self._modules), None)
+            found = next((c for c in candidates if c in self._modules or c in self._module_names), None)
+            self._module_of[dotted] = self._module_names.get(found, found) if found is not None else None
         return self._module_of[dotted]
+
+    def _namespace_module_of(self, dotted: str) -> str | None:
+        """The longest prefix of `dotted` that is a namespace-package name of a linted module."""
+        parts = dotted.split(".")
+        return next((name for name in (".".join(parts[:cut]) for cut in range(len(parts), 1, -1))
+                     if name in self._module_names), None)
 
     def file_effects(self, facts: FileFacts) -> frozenset[str]:
         """Everything a file's code can do, with the project functions it calls."""

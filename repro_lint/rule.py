@@ -92,6 +92,7 @@ class RuleContext:
 
 # Why a finding is robustness advice only, reported in strict mode.
 NO_PROGRAM = "no linted program runs this code"
+NO_TRAINING = "no linted program that runs this code computes gradients, so this backward never runs"
 TEST_CODE = "test code, not a training run"
 SELF_TEST = "the __main__ block of a module the project imports: a self-test, not a training run"
 

@@ -24,6 +24,7 @@ from repro_lint.effects import CUDNN_DETERMINISTIC, DETERMINISTIC_MODE
 from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, LoopSite, Scope
 from repro_lint.project import ProjectFacts
 from repro_lint.rng import DATA_LOADERS
+from repro_lint.rule import NO_TRAINING, RuleContext
 
 TENSOR_TYPE = "torch.Tensor"
 NN_MODULE = "torch.nn.Module"
@@ -120,6 +121,14 @@ def reachable_effects(facts: FileFacts, project: ProjectFacts) -> frozenset[str]
     """What this file and the helpers it calls do, plus what every linted program that
     runs this file does (see `repro_lint.effects`)."""
     return project.file_effects(facts) | project.program_effects(facts.module_name)
+
+
+def backward_reason(use: OpUse, ctx: RuleContext) -> str | None:
+    """Why a backward-only nondeterminism is robustness advice here: the programs that run
+    this file never compute gradients (evaluation, inference, data preparation)."""
+    if use.entry.phase != "backward" or not ctx.runs_in_a_program:
+        return None
+    return None if ctx.project.trained_by_a_program(ctx.facts.module_name) else NO_TRAINING
 
 
 def deterministic_mode_covers(entry: OpEntry, effects: frozenset[str]) -> bool:

@@ -11,6 +11,7 @@ from repro_lint.versions import format_version
 from ._ops import (
     OpMatcher,
     OpUse,
+    backward_reason,
     deterministic_mode_covers,
     reachable_effects,
     without_fallback,
@@ -81,17 +82,19 @@ class NondeterministicOp(Rule):
             if without_fallback(call_uses, raising) is not None:
                 continue  # RPL401 reports this call
             use = next((use for use in call_uses if _left_nondeterministic(use, effects)), None)
-            if use is not None:
+            if use is not None and ctx.reports(backward_reason(use, ctx)):
                 uses.append(use)
         if not uses:
             return
         fix = _deterministic_mode_fix(ctx.facts)
         cudnn = [use for use in uses if use.entry.cudnn]
         if cudnn:
-            yield Violation(cudnn[0].node, _cudnn_message(cudnn, version) + note, fix, op=cudnn[0].entry.id)
+            cudnn_note = note or strict_note(backward_reason(cudnn[0], ctx))
+            yield Violation(cudnn[0].node, _cudnn_message(cudnn, version) + cudnn_note, fix, op=cudnn[0].entry.id)
         for use in uses:
             if not use.entry.cudnn:
-                yield Violation(use.node, _message(use, version) + note, fix, op=use.entry.id)
+                own_note = note or strict_note(backward_reason(use, ctx))
+                yield Violation(use.node, _message(use, version) + own_note, fix, op=use.entry.id)
 
 
 def _left_nondeterministic(use: OpUse, effects: frozenset[str]) -> bool:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from repro_lint.effects import DETERMINISTIC_RAISES, DETERMINISTIC_WARN_ONLY, deterministic_mode
-from repro_lint.rule import Rule, RuleContext, Violation
+from repro_lint.rule import Rule, RuleContext, Violation, strict_note
 from repro_lint.versions import format_version
 
-from ._ops import OpMatcher, OpUse, reachable_effects, without_fallback
+from ._ops import OpMatcher, OpUse, backward_reason, reachable_effects, without_fallback
 
 
 class NondeterministicOpNoFallback(Rule):
@@ -68,8 +68,11 @@ class NondeterministicOpNoFallback(Rule):
         warn_only = mode == DETERMINISTIC_WARN_ONLY
         for uses in OpMatcher(ctx.facts, ctx.torch_version).calls():
             use = without_fallback(uses, mode == DETERMINISTIC_RAISES)
-            if use is not None:
-                yield Violation(use.node, _message(use, version, warn_only), op=use.entry.id)
+            if use is None:
+                continue
+            reason = backward_reason(use, ctx)
+            if ctx.reports(reason):
+                yield Violation(use.node, _message(use, version, warn_only) + strict_note(reason), op=use.entry.id)
 
 
 def _message(use: OpUse, version: str, warn_only: bool) -> str:
