@@ -140,8 +140,8 @@ def find_config(start: Path) -> Path | None:
     for folder in (current, *current.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
-            data = load_toml(candidate)
-            if "repro-lint" in data.get("tool", {}):
+            tool = load_toml(candidate).get("tool", {})
+            if isinstance(tool, dict) and "repro-lint" in tool:
                 return candidate
     return None
 
@@ -193,8 +193,8 @@ def load_settings(
     root = config_path.resolve().parent if config_path else find_project_root(start)
     table: dict[str, Any] = {}
     if config_path is not None:
-        data = load_toml(config_path)
-        table = data.get("tool", {}).get("repro-lint", {})
+        tool = load_toml(config_path).get("tool", {})
+        table = tool.get("repro-lint", {}) if isinstance(tool, dict) else None
         if not isinstance(table, dict):
             raise ConfigError(f"{config_path}: [tool.repro-lint] must be a table")
     where = f"{config_path}: [tool.repro-lint]" if config_path else ""
@@ -224,8 +224,9 @@ def load_settings(
             changes[key.replace("-", "_")] = table[key]
     if "seed" in table:
         seed = table["seed"]
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ConfigError(f"{where} seed must be a non-negative integer")
+        # torch.manual_seed takes any 64-bit seed, numpy's and the workers' 32 bits only.
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+            raise ConfigError(f"{where} seed must be an integer from 0 to 2**32 - 1")
         changes["seed"] = seed
 
     if overrides.select is not None:
@@ -311,7 +312,10 @@ def _target_torch_version(
     if cli_value is not None:
         return _known_version(cli_value, "--torch-version"), "--torch-version"
     if config_value is not None:
-        return _known_version(str(config_value), f"{where} torch-version"), "config torch-version"
+        if not isinstance(config_value, str):
+            # `torch-version = 2.10` is the float 2.1: a quoted version cannot be misread.
+            raise ConfigError(f'{where} torch-version must be a quoted string, e.g. torch-version = "2.13"')
+        return _known_version(config_value, f"{where} torch-version"), "config torch-version"
     declared = declared_torch_requirement(root)
     if declared is not None:
         return declared

@@ -359,6 +359,11 @@ class ProjectFacts:
         return summary is not None and self._is_program(summary)
 
     @_recorded
+    def imports_project_code(self, module_name: str) -> bool:
+        """Whether `module_name` imports another linted module."""
+        return len(self._modules_run_by(module_name)) > 1
+
+    @_recorded
     def is_imported(self, module_name: str) -> bool:
         """Whether another project module imports `module_name`."""
         return module_name in self._imported_modules()

@@ -134,6 +134,8 @@ def run_files(
             try:
                 write_document(file.source, file.outcome.fixed)
             except SourceError as error:
+                # The file keeps its findings: report those of the text on disk, not of the fix.
+                file.outcome, _ = _relint(engines[file.engine], project, file.source, file.display, False)
                 file.outcome.error = str(error)
         if cache is not None:
             _store(engines[file.engine], cache, file)

@@ -11,6 +11,8 @@ import io
 import re
 import tokenize
 
+from repro_lint.text_edits import physical_lines
+
 NOQA = re.compile(r"# noqa(?::[\s]?(?P<codes>([A-Z]+[0-9]+(?:[,\s]+)?)+))?", re.IGNORECASE)
 _SEPARATOR = re.compile(r"[,\s]+")
 
@@ -30,7 +32,8 @@ class NoqaMap:
         return codes is None or code.startswith(tuple(codes))
 
     def _build(self, text: str) -> None:
-        lines = text.splitlines()
+        # Lines as Python counts them: `str.splitlines` also splits at form feeds.
+        lines = [line.rstrip("\r\n") for line in physical_lines(text)]
         comments: dict[int, frozenset[str] | None] = {}
         for number, line in enumerate(lines, start=1):
             if "#" in line:

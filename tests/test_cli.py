@@ -204,7 +204,7 @@ def test_bad_config(cli, tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().endswith("[tool.repro-lint] unknown key 'selcet'")
     write(tmp_path, "pyproject.toml", "[tool.repro-lint]\nseed = 'zero'\n")
-    assert "seed must be a non-negative integer" in cli(".", cwd=tmp_path).stderr
+    assert "seed must be an integer from 0 to 2**32 - 1" in cli(".", cwd=tmp_path).stderr
     write(tmp_path, "pyproject.toml", "[tool.repro-lint\n")
     result = cli(".", cwd=tmp_path)
     assert result.returncode == 2 and "invalid TOML" in result.stderr and "Traceback" not in result.stderr
@@ -368,3 +368,10 @@ def test_full_output_says_what_each_fix_does_and_concise_is_one_line(cli, tmp_pa
         "1  RPL202  [ ]  determinism-disabled",
         "Found 2 findings (1 fixable with --fix; 1 more with --unsafe-fixes).",
     ]
+
+
+def test_noqa_counts_lines_as_python_does_past_a_form_feed(cli, tmp_path: Path) -> None:
+    """`str.splitlines` also splits at a form feed; Python does not, so the noqa line must not shift."""
+    write(tmp_path, "paged.py", "import torch\n\x0c# page two\ntorch.backends.cudnn.benchmark = True  # noqa: RPL201\n")
+    result = cli("paged.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
