@@ -194,9 +194,10 @@ def load_settings(
     table: dict[str, Any] = {}
     if config_path is not None:
         tool = load_toml(config_path).get("tool", {})
-        table = tool.get("repro-lint", {}) if isinstance(tool, dict) else None
-        if not isinstance(table, dict):
+        found = tool.get("repro-lint", {}) if isinstance(tool, dict) else None
+        if not isinstance(found, dict):
             raise ConfigError(f"{config_path}: [tool.repro-lint] must be a table")
+        table = found
     where = f"{config_path}: [tool.repro-lint]" if config_path else ""
     unknown = sorted(set(table) - _KEYS)
     if unknown:
