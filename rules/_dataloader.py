@@ -103,24 +103,27 @@ _FOLDS: dict[str, Callable[..., int]] = {"builtins.min": min, "builtins.max": ma
 _Seen = frozenset[tuple[int, str]]  # names being evaluated, by binding scope: breaks `A = B; B = A`
 
 
-def constant_value(facts: FileFacts, expr: cst.BaseExpression, scope: Scope) -> int | None:
+def constant_value(ctx: RuleContext, expr: cst.BaseExpression, scope: Scope) -> int | None:
     """The integer (bools count as 0 and 1) that `expr` always has, or None when not provable.
 
-    Follows names assigned exactly once (`NUM_WORKERS = 4`), integer arithmetic and
-    `min`/`max` of such values.
+    Follows names assigned exactly once (`NUM_WORKERS = 4`), integer arithmetic, `min`/`max`
+    of such values, and the parameters of a function in a module no other linted module
+    imports, where every call of it in the file leaves the same value (`shuffle=False` by
+    default, never passed).
     """
-    return _evaluate(facts, expr, scope, frozenset())
+    calls_known = not ctx.project.is_imported(ctx.facts.module_name)
+    return _evaluate(ctx.facts, expr, scope, frozenset(), calls_known)
 
 
-def _evaluate(facts: FileFacts, expr: cst.BaseExpression, scope: Scope, seen: _Seen) -> int | None:
+def _evaluate(facts: FileFacts, expr: cst.BaseExpression, scope: Scope, seen: _Seen, calls_known: bool) -> int | None:
     if isinstance(expr, cst.Integer):
         return int(expr.value.replace("_", ""), 0)
     if isinstance(expr, cst.Name):
         if expr.value in ("True", "False"):
             return int(expr.value == "True")
-        return _name_value(facts, expr.value, scope, seen)
+        return _name_value(facts, expr.value, scope, seen, calls_known)
     if isinstance(expr, cst.UnaryOperation):
-        inner = _evaluate(facts, expr.expression, scope, seen)
+        inner = _evaluate(facts, expr.expression, scope, seen, calls_known)
         if inner is None:
             return None
         if isinstance(expr.operator, cst.Minus):
@@ -132,8 +135,8 @@ def _evaluate(facts: FileFacts, expr: cst.BaseExpression, scope: Scope, seen: _S
         return None
     if isinstance(expr, cst.BinaryOperation):
         fold = _BINARY.get(type(expr.operator))
-        left = _evaluate(facts, expr.left, scope, seen)
-        right = _evaluate(facts, expr.right, scope, seen)
+        left = _evaluate(facts, expr.left, scope, seen, calls_known)
+        right = _evaluate(facts, expr.right, scope, seen, calls_known)
         if fold is None or left is None or right is None:
             return None
         try:
@@ -144,16 +147,19 @@ def _evaluate(facts: FileFacts, expr: cst.BaseExpression, scope: Scope, seen: _S
         fold = _FOLDS.get(facts.qualname(expr.func, scope) or "")
         if fold is None or not expr.args or has_splat(expr) or any(a.keyword for a in expr.args):
             return None
-        values = [_evaluate(facts, a.value, scope, seen) for a in expr.args]
+        values = [_evaluate(facts, a.value, scope, seen, calls_known) for a in expr.args]
         return None if any(v is None for v in values) or len(values) < 2 else fold(values)
     return None
 
 
-def _name_value(facts: FileFacts, name: str, scope: Scope, seen: _Seen) -> int | None:
+def _name_value(facts: FileFacts, name: str, scope: Scope, seen: _Seen, calls_known: bool) -> int | None:
     """The value of a name bound by exactly one plain assignment, in the scope the use sees."""
     binder = facts.binding_scope(name, scope)
     if binder is None or name in binder.imports or (id(binder), name) in seen:
         return None
+    function = next((f for f in facts.functions if f.scope is binder), None) if binder.kind == "function" else None
+    if function is not None and name in _parameter_names(function):
+        return _parameter_value(facts, name, function, seen | {(id(binder), name)}) if calls_known else None
     values = [
         site.value
         for site in facts.assignments
@@ -163,7 +169,44 @@ def _name_value(facts: FileFacts, name: str, scope: Scope, seen: _Seen) -> int |
     ]
     if len(values) != 1 or values[0] is None:
         return None
-    return _evaluate(facts, values[0], binder, seen | {(id(binder), name)})
+    return _evaluate(facts, values[0], binder, seen | {(id(binder), name)}, calls_known)
+
+
+def _parameter_names(function: FunctionSite) -> set[str]:
+    params = function.node.params
+    return {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
+
+
+def _parameter_value(facts: FileFacts, name: str, function: FunctionSite, seen: _Seen) -> int | None:
+    """The one value parameter `name` of `function` takes in every call in the file: its
+    default where a call omits it, or a constant passed by keyword or position. None when the
+    name is reassigned in the body, or any call is unreadable."""
+    binder = function.scope
+    if binder.parent is None or binder.parent.kind != "module":
+        return None  # a method or a nested function: its calls are not all plain calls by name
+    if any(isinstance(s.target, cst.Name) and s.target.value == name and s.scope is binder for s in facts.assignments):
+        return None
+    params = function.node.params
+    positional = [*params.posonly_params, *params.params]
+    param = next((p for p in [*positional, *params.kwonly_params] if p.name.value == name), None)
+    if param is None:
+        return None
+    position = next((i for i, p in enumerate(positional) if p is param), None)
+    prefix = f"{facts.module_name}." if facts.module_name else ""
+    values: set[int | None] = set()
+    for call in facts.calls_to(prefix + function.qualname):
+        if has_splat(call.node):
+            return None
+        passed = call.argument(position, name) if position is not None else call.keyword(name)
+        if passed is not None:
+            values.add(_evaluate(facts, passed.value, call.scope, seen, True))
+        elif param.default is not None:
+            values.add(_evaluate(facts, param.default, binder.parent, seen, True))
+        else:
+            return None
+    if not values and param.default is not None:
+        values.add(_evaluate(facts, param.default, binder.parent, seen, True))
+    return values.pop() if len(values) == 1 else None
 
 
 # -- fixes: arguments ----------------------------------------------------

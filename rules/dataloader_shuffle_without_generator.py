@@ -84,7 +84,7 @@ class DataloaderShuffleWithoutGenerator(Rule):
             shuffle = loader_argument(loader.node, "shuffle")
             if shuffle is None or passes(loader_argument(loader.node, "generator")):
                 continue
-            value = constant_value(ctx.facts, shuffle.value, loader.scope)
+            value = constant_value(ctx, shuffle.value, loader.scope)
             if value == 0:
                 continue
             described = (

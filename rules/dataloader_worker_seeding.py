@@ -113,7 +113,7 @@ class DataloaderWorkerSeeding(Rule):
             workers = loader_argument(call.node, "num_workers")
             if workers is None:
                 continue
-            value = constant_value(ctx.facts, workers.value, call.scope)
+            value = constant_value(ctx, workers.value, call.scope)
             if value is not None and value <= 0:
                 continue
             missing = [name for name in _POSITIONS if not passes(loader_argument(call.node, name))]
