@@ -20,7 +20,7 @@ import libcst as cst
 
 from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, canonical_name, load_catalog
 from repro_lint.cst_values import string_value
-from repro_lint.effects import CUDNN_DETERMINISTIC, DETERMINISTIC_MODE
+from repro_lint.effects import CUDNN_DETERMINISTIC, DETERMINISTIC_MODE, DETERMINISTIC_WARN_ONLY, deterministic_mode
 from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, LoopSite, Scope
 from repro_lint.project import ProjectFacts
 from repro_lint.rng import DATA_LOADERS
@@ -134,8 +134,11 @@ def backward_reason(use: OpUse, ctx: RuleContext) -> str | None:
 def deterministic_mode_covers(entry: OpEntry, effects: frozenset[str]) -> bool:
     """True when the program turns on a setting that makes `entry` deterministic.
 
-    `torch.backends.cudnn.deterministic = True` counts for cuDNN-backed entries only.
+    `torch.backends.cudnn.deterministic = True` counts for cuDNN-backed entries only, and
+    warn-only mode not for entries that keep their nondeterministic kernel under it.
     """
+    if entry.warn_only_nondeterministic and deterministic_mode(effects) == DETERMINISTIC_WARN_ONLY:
+        return entry.cudnn and CUDNN_DETERMINISTIC in effects
     return DETERMINISTIC_MODE in effects or (entry.cudnn and CUDNN_DETERMINISTIC in effects)
 
 

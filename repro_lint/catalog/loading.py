@@ -43,7 +43,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 _CATALOG_KEYS = {"versions", "description"}
 _OP_KEYS = {
     "id", "title", "functions", "methods", "modules", "syntax", "device", "phase", "args", "input",
-    "workaround", "probe", "probe_defaults", "probe_requires", "cudnn", "env", "lint", "undocumented",
+    "workaround", "probe", "probe_defaults", "probe_requires", "cudnn", "warn_only_nondeterministic",
+    "env", "lint", "undocumented",
     "docstring_names", "docstring_differs", "alerts", "notes", "history",
 }
 _OP_REQUIRED = {"id", "title", "device", "phase", "workaround", "probe", "history"}
@@ -227,6 +228,7 @@ def _build_op(table: Mapping[str, Any], versions: tuple[Version, ...], origin: s
         probe_defaults=MappingProxyType(dict(defaults)),
         probe_requires=_strings(table.get("probe_requires", []), where, "probe_requires"),
         cudnn=bool(table.get("cudnn", False)),
+        warn_only_nondeterministic=bool(table.get("warn_only_nondeterministic", False)),
         env=table.get("env", ""),
         lint=_choice(table.get("lint", "call"), LINT_SCOPES, where, "lint"),
         undocumented=undocumented,

@@ -277,6 +277,9 @@ class OpEntry:
     workaround: str
     probe: str
     cudnn: bool
+    # Under `use_deterministic_algorithms(True, warn_only=True)` the op warns and keeps its
+    # nondeterministic kernel instead of switching to the deterministic one.
+    warn_only_nondeterministic: bool
     history: tuple[Behaviour, ...]
     syntax: tuple[str, ...] = ()
     probe_defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
