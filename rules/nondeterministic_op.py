@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from repro_lint.effects import DETERMINISTIC_RAISES, deterministic_mode
+from repro_lint.effects import DETERMINISTIC_RAISES, DETERMINISTIC_WARN_ONLY, deterministic_mode
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import insert_at_program_start
 from repro_lint.rule import NO_PROGRAM, UNSAFE, AddImport, Edit, Fix, Rule, RuleContext, Violation, strict_note
@@ -86,7 +86,9 @@ class NondeterministicOp(Rule):
                 uses.append(use)
         if not uses:
             return
-        fix = _deterministic_mode_fix(ctx.facts)
+        warn_only = deterministic_mode(effects) == DETERMINISTIC_WARN_ONLY
+        # A program that asks for warn-only mode would switch it back on after an inserted call.
+        fix = None if warn_only else _deterministic_mode_fix(ctx.facts)
         cudnn = [use for use in uses if use.entry.cudnn]
         if cudnn:
             cudnn_note = note or strict_note(backward_reason(cudnn[0], ctx))
@@ -94,7 +96,7 @@ class NondeterministicOp(Rule):
         for use in uses:
             if not use.entry.cudnn:
                 own_note = note or strict_note(backward_reason(use, ctx))
-                yield Violation(use.node, _message(use, version) + own_note, fix, op=use.entry.id)
+                yield Violation(use.node, _message(use, version, warn_only) + own_note, fix, op=use.entry.id)
 
 
 def _left_nondeterministic(use: OpUse, effects: frozenset[str]) -> bool:
@@ -105,8 +107,14 @@ def _left_nondeterministic(use: OpUse, effects: frozenset[str]) -> bool:
     )
 
 
-def _message(use: OpUse, version: str) -> str:
+def _message(use: OpUse, version: str, warn_only: bool) -> str:
     entry = use.entry
+    if warn_only:
+        return (
+            f"`{use.spelling}` ({use.condition}) is nondeterministic, and this program turns on "
+            "`torch.use_deterministic_algorithms(True, warn_only=True)`, under which it only warns and "
+            f"stays nondeterministic in torch {version}. Workaround: {entry.workaround}"
+        )
     return (
         f"`{use.spelling}` ({use.condition}) is nondeterministic, and this program never turns on "
         f"`torch.use_deterministic_algorithms(True)`, which makes it deterministic in torch {version}. "
