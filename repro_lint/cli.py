@@ -413,8 +413,6 @@ def _fixed_stdin(source, outcomes) -> tuple[bytes, str | None]:
 
 
 def _print_diff(outcomes, had_errors: bool) -> int:
-    import difflib
-
     changed = 0
     fixes = 0
     for outcome in outcomes:
@@ -422,19 +420,46 @@ def _print_diff(outcomes, had_errors: bool) -> int:
             continue
         changed += 1
         fixes += outcome.fixes_applied
-        diff = difflib.unified_diff(
-            outcome.original.splitlines(keepends=True),
-            outcome.fixed.splitlines(keepends=True),
-            fromfile=outcome.path if outcome.path.startswith("/") else f"a/{outcome.path}",
-            tofile=outcome.path if outcome.path.startswith("/") else f"b/{outcome.path}",
-        )
-        for line in diff:
-            sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+        for name, before, after in _diff_parts(outcome):
+            _write_diff(name, before, after)
     print(f"Would fix {fixes} finding{'s' if fixes != 1 else ''} in {changed} file{'s' if changed != 1 else ''}.",
           file=sys.stderr)
     if had_errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if changed else EXIT_CLEAN
+
+
+def _diff_parts(outcome) -> list[tuple[str, str, str]]:
+    """What `--diff` shows for a fixed file: the file, or for a notebook each changed cell as
+    `explore.ipynb:cell 3`, with exactly the text `--fix` writes there."""
+    from repro_lint.notebook import NotebookSource, changed_cells, is_notebook
+
+    path = Path(outcome.path)
+    if is_notebook(path) and path.is_file():
+        from repro_lint.document import read_document
+        from repro_lint.source import SourceError
+
+        try:
+            source = read_document(path)
+        except SourceError:
+            source = None
+        if isinstance(source, NotebookSource):
+            return [(f"{outcome.path}:cell {number}", before, after)
+                    for number, before, after in changed_cells(source, outcome.fixed)]
+    return [(outcome.path, outcome.original, outcome.fixed)]
+
+
+def _write_diff(name: str, before: str, after: str) -> None:
+    import difflib
+
+    diff = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=name if name.startswith("/") else f"a/{name}",
+        tofile=name if name.startswith("/") else f"b/{name}",
+    )
+    for line in diff:
+        sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
 
 
 def _rules_command(argv: list[str]) -> int:

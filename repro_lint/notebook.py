@@ -110,6 +110,18 @@ def notebook_bytes(source: NotebookSource, fixed_program: str) -> bytes:
     return _dump_like(document, source.file.text).encode(source.file.encoding)
 
 
+def changed_cells(source: NotebookSource, fixed_program: str) -> list[tuple[int, str, str]]:
+    """The code cells `fixed_program` changes: (1-based cell number, source before, source after),
+    the texts `--fix` writes into the cells."""
+    document = _load_json(source.file)
+    changed = []
+    for cell, text in zip(source.cells, _split_into_cells(source, fixed_program)):
+        before = _cell_text(document["cells"][cell.index], source.path, cell.index)
+        if before != text:
+            changed.append((cell.index + 1, before, text))
+    return changed
+
+
 # -- reading ---------------------------------------------------------------
 
 

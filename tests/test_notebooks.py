@@ -180,3 +180,18 @@ def test_a_broken_notebook_is_a_one_line_error(tmp_path: Path) -> None:
         "repro-lint: error: broken.ipynb: not a notebook: invalid JSON at line 1: Expecting value",
         "repro-lint: error: old.ipynb: not a notebook: no 'cells' list (nbformat 4 is required)",
     ]
+
+
+def test_diff_is_per_cell_and_shows_what_fix_writes(tmp_path: Path) -> None:
+    path = tmp_path / "explore.ipynb"
+    write_notebook(path, notebook(
+        code_cell("import torch"), markdown_cell("# Setup"), code_cell(["x = 1\n", CUDNN]),
+    ))
+    diff = run_cli("check", "--diff", "explore.ipynb", cwd=tmp_path).stdout
+    assert diff.splitlines()[:2] == ["--- a/explore.ipynb:cell 3", "+++ b/explore.ipynb:cell 3"]
+    assert "cell 1" not in diff  # unchanged cells are not shown
+    # The cell text after the diff is exactly what --fix writes into the cell.
+    new_cell = [line[1:] for line in diff.splitlines()[3:] if line[:1] in (" ", "+")]
+    run_cli("check", "--fix", "explore.ipynb", cwd=tmp_path)
+    written = json.loads(path.read_text(encoding="utf-8"))["cells"][2]["source"]
+    assert "".join(written).splitlines() == new_cell
