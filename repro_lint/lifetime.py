@@ -17,6 +17,7 @@ import time
 
 PARENT_PID_VARIABLE = "REPRO_LINT_PARENT_PID"  # set for verifier children: the pid they must not outlive
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 _POLL_SECONDS = 0.5
 
 
@@ -49,11 +50,44 @@ def _end_group_when_orphaned(parent: int) -> None:
 
 def set_parent_death_signal() -> bool:
     """Ask Linux to SIGKILL this process when its parent ends. False elsewhere."""
+    return _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def become_subreaper() -> bool:
+    """Ask Linux to re-parent to this process the orphans of its descendants (a double-forked
+    daemon among them) instead of to init, so that `descendants` still finds them. False elsewhere."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`, from /proc (empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # `pid (name) state ppid ...`; the name may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def _prctl(option: int, value: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        return libc.prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 

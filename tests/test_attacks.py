@@ -563,8 +563,6 @@ def test_verify_run_timeout_holds_and_no_child_survives(tmp_path: Path) -> None:
     assert wait_until(lambda: not any(is_alive(pid) for pid in children)), "the script's children survived"
 
 
-@pytest.mark.xfail(strict=True, reason="defect in repro_lint/verify/processes.py: a child that starts its own "
-                   "session (setsid, start_new_session=True) leaves the process group verify kills")
 def test_verify_run_a_child_in_its_own_session_does_not_survive(tmp_path: Path) -> None:
     script = LOOPS_AND_FORKS.replace('"import time; time.sleep(600)"]', '"import time; time.sleep(600)"], '
                                      'start_new_session=True')

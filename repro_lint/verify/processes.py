@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from repro_lint.lifetime import PARENT_PID_VARIABLE
+from repro_lint.lifetime import PARENT_PID_VARIABLE, become_subreaper, descendants
 
 OUTPUT_TAIL_LINES = 40
 STARTUP_LIMIT = 300.0
@@ -74,6 +74,8 @@ def run_child(
     cwd: str | None = None,
 ) -> ChildResult:
     """Run `command`; kill its whole process group `timeout` seconds after `ready` appears, or on Ctrl-C."""
+    become_subreaper()
+    already_running = set(descendants(os.getpid()))
     # A file, not a pipe: a chatty child cannot fill a pipe buffer and block.
     with tempfile.TemporaryFile(mode="w+b") as output:
         started = time.monotonic()
@@ -90,9 +92,14 @@ def run_child(
         try:
             reason = _wait(child, started, timeout, ready)
         finally:
-            # Also after a normal exit: what the child started must not outlive the run.
+            # Also after a normal exit: what the child started must not outlive the run,
+            # including what left its process group (a new session, a double-forked daemon).
+            tree = descendants(child.pid)
             _kill_group(child.pid)
+            _kill(tree)
             child.wait()
+            # Orphans of the child's tree were re-parented to this process, the subreaper.
+            _kill([pid for pid in descendants(os.getpid()) if pid not in already_running], reap=True)
         seconds = time.monotonic() - started
         output.seek(0)
         text = output.read().decode("utf-8", errors="replace")
@@ -115,6 +122,19 @@ def _wait(child: subprocess.Popen, started: float, timeout: float, ready: Path) 
             return f"timed out after {timeout:g} s"
         if ready_at is None and now - started >= STARTUP_LIMIT:
             return f"did not start within {STARTUP_LIMIT:g} s"
+
+
+def _kill(pids: Sequence[int], reap: bool = False) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+        if reap:
+            try:
+                os.waitpid(pid, 0)  # our own child now, as the subreaper: leave no zombie
+            except ChildProcessError:
+                pass
 
 
 def _kill_group(group: int) -> None:
