@@ -6,17 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from conftest import write
+
 BAD = "import torch\ntorch.backends.cudnn.benchmark = True\n"
-
-
-def write(folder: Path, name: str, text: str | bytes) -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    return path
 
 
 # -- --add-noqa ---------------------------------------------------------------

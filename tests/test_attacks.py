@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BIN, is_alive, wait_until
+from conftest import BIN, children_of, is_alive, wait_until
 
 if sys.platform != "linux":  # pragma: no cover
     pytest.skip("POSIX permissions, signals, /proc and tmpfs", allow_module_level=True)
@@ -295,19 +295,6 @@ def test_a_cache_file_that_is_a_fifo_is_no_cache(tmp_path: Path) -> None:
 
 
 # -- signals -------------------------------------------------------------------------------
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def processes_in(folder: Path) -> list[int]:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, is_alive, wait_until
+from conftest import BIN, children_of, is_alive, wait_until
 
 from repro_lint import cli
 from repro_lint.api import Linter
@@ -316,19 +316,6 @@ def fixable_tree(root: Path, files: int, helpers: int) -> tuple[list[Path], str]
     for path in paths:
         path.write_text(FIXABLE + padding)
     return paths, padding
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 

@@ -8,20 +8,12 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, write
 
 BAD = "import torch\n\ntorch.backends.cudnn.benchmark = True\n"
 CLEAN = "import torch\n\ntorch.backends.cudnn.benchmark = False\n"
 
 
-def write(folder: Path, name: str, text: str | bytes) -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_version_and_module_entry(cli, tmp_path: Path) -> None:
