@@ -17,8 +17,10 @@ import pytest
 
 from conftest import BIN, is_alive, wait_until
 from repro_lint.cli import main as repro_lint_main
+from repro_lint.results import Finding
 from repro_lint.verify import probes
 from repro_lint.verify.findings import call_literals
+from repro_lint.verify.trace import Divergence, OpSide, predict
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="verify runs torch")
 
@@ -63,8 +65,35 @@ def test_run_finds_the_line_where_an_unseeded_script_diverges(tmp_path, monkeypa
     assert divergence["run_1"]["op"] == "aten.rand.default"
     assert divergence["run_1"]["location"] == "train.py:4"
     assert divergence["run_1"]["hash"] != divergence["run_2"]["hash"]
+    prediction = report["prediction"]
+    assert (prediction["code"], prediction["path"], prediction["line"], prediction["how"]) == (
+        "RPL101", "train.py", 4, "same line")
     assert report["environment"]["threads"] >= 1 and report["environment"]["PYTHONHASHSEED"]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no trace files, no __pycache__
+
+
+@needs_torch
+def test_a_divergence_no_rule_flags_is_reported_as_a_linter_gap(tmp_path, monkeypatch, capsys):
+    # The seed comes from the clock through a helper: RPL104 sees only a clock call in the seed argument.
+    write(tmp_path, "clock.py", """\
+        import time
+        import torch
+
+        def pick_seed():
+            return time.time_ns()
+
+        if __name__ == "__main__":
+            torch.manual_seed(pick_seed())
+            print(torch.randn(3).sum().item())
+    """)
+    write(tmp_path, "other.py", "import torch\nprint(torch.rand(2))\n")  # unseeded, but not this program
+    monkeypatch.chdir(tmp_path)
+
+    code, out = verify(capsys, "--run", "clock.py", "--threads", "1")
+
+    assert code == 1
+    assert "diverged at op #1: aten.randn.default at clock.py:9" in out
+    assert "no lint finding predicted this: a gap in the linter worth reporting" in out
 
 
 @needs_torch
@@ -322,6 +351,58 @@ def test_a_cuda_only_op_on_a_machine_without_cuda_is_not_observable(capsys):
     assert result["device"] == "cpu"
     assert result["default"]["verdict"] == "not observable here (needs CUDA)"
     assert result["deterministic"]["verdict"] == "not observable here (needs CUDA)"
+
+
+def test_verify_takes_the_rule_selection_and_config_check_takes(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "model.py", "import torch\nx = torch.zeros(4)\nx.put_(torch.tensor([1, 1]), torch.ones(2))\n")
+    monkeypatch.chdir(tmp_path)
+    nothing = (0, "no findings name a catalog op; nothing to probe")
+    code, out = verify(capsys, "--ignore", "RPL4", "model.py")
+    assert (code, out.strip()) == nothing
+    code, out = verify(capsys, "--select", "RPL2", "model.py")
+    assert (code, out.strip()) == nothing
+    write(tmp_path, "quiet.toml", '[tool.repro-lint]\nignore = ["RPL401"]\n')
+    code, out = verify(capsys, "--config", "quiet.toml", "model.py")
+    assert (code, out.strip()) == nothing
+    assert verify(capsys, "--config", "missing.toml", "model.py")[0] == 2
+
+
+def _finding(code: str, path: str, line: int) -> Finding:
+    return Finding(code, "name", f"{code} message", path, line, 1, line, 2, "warning")
+
+
+def test_a_divergence_is_matched_to_the_finding_that_predicted_it(tmp_path, monkeypatch):
+    write(tmp_path, "train.py", """\
+        import torch
+
+        def augment(x):
+            noise = make_noise()
+            return x + noise
+
+        def main():
+            loader = make_loader()
+            for batch in loader:
+                augment(batch)
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    def at(op: str, line: int) -> Divergence:
+        side: OpSide = {"op": op, "location": f"train.py:{line}", "outputs": "float32[2]", "hash": "0"}
+        return {"index": 0, "run_1": side, "run_2": side}
+
+    loader, cudnn = _finding("RPL302", "train.py", 8), _finding("RPL201", "train.py", 7)
+    unseeded = _finding("RPL101", "train.py", 4)
+    # The nearest finding before the op in its function; a flag finding does not explain a draw.
+    assert predict(at("aten.randperm.default", 9), [cudnn, loader])["how"] == "earlier in the same function"
+    assert predict(at("aten.randperm.default", 9), [cudnn]) is None
+    assert predict(at("aten.add.Tensor", 9), [cudnn])["code"] == "RPL201"
+    # Not across functions: augment's line 5 does not follow main's finding at line 8.
+    assert predict(at("aten.add.Tensor", 5), [loader]) is None
+    assert predict(at("aten.add.Tensor", 5), [unseeded])["how"] == "earlier in the same function"
+    # A draw anywhere in a program whose torch RNG is never seeded.
+    found = predict(at("aten.normal_.default", 10), [_finding("RPL101", "./train.py", 2)])
+    assert (found["code"], found["path"], found["line"], found["how"]) == (
+        "RPL101", "train.py", 2, "the program is unseeded")
 
 
 def test_verify_takes_the_torch_version_check_takes(tmp_path, monkeypatch, capsys):

@@ -23,6 +23,7 @@ from repro_lint.cli import EXIT_CLEAN, EXIT_ERROR, Parser, UsageError, comma_lis
 
 if TYPE_CHECKING:
     from repro_lint.catalog import Catalog
+    from repro_lint.verify.findings import LintOptions
     from repro_lint.verify.probes import Device, Machine, ProbeTarget, Site
 
 EXIT_OBSERVED = 1
@@ -59,7 +60,13 @@ def _parser() -> argparse.ArgumentParser:
                              f"(default {DEFAULT_RUN_TIMEOUT:g}), counted once torch is imported")
     parser.add_argument("--max-ops", type=_positive_int, default=DEFAULT_MAX_OPS,
                         help=f"with --run: ops traced and hashed per run (default {DEFAULT_MAX_OPS})")
-    parser.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets, as for check")
+    lint = parser.add_argument_group("lint options (as for check: they decide which findings are probed or linked)")
+    lint.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets")
+    lint.add_argument("--select", type=comma_list, help="only these codes or prefixes (RPL4, RPL401)")
+    lint.add_argument("--extend-select", type=comma_list, help="add codes or prefixes to the selection")
+    lint.add_argument("--ignore", type=comma_list, help="skip these codes or prefixes")
+    lint.add_argument("--config", type=Path, metavar="FILE", help="a pyproject.toml to read settings from")
+    lint.add_argument("--strict", action="store_true", default=None, help="also the robustness advice")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser
@@ -134,13 +141,15 @@ def _run_mode(args: argparse.Namespace, script_args: list[str]) -> int:
         verify_run,
     )
 
+    options = _lint_options(args)
     try:
-        findings = lint([args.run], args.torch_version)
+        # The script's project: the folder whose files the tracer counts as the user's code.
+        findings = lint([args.run.parent], options)
     except LintError as error:
         raise UsageError(str(error)) from None
     settings = RunSettings(args.run, tuple(script_args), args.threads, args.max_ops,
                            args.timeout or DEFAULT_RUN_TIMEOUT)
-    report = verify_run(settings, findings, None if args.quiet else _progress_line)
+    report = verify_run(settings, findings, None if args.quiet else _progress_line, options.narrows_rules)
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
     if report["result"] == "failed":
         return EXIT_ERROR
@@ -159,7 +168,7 @@ def _probe_mode(args: argparse.Namespace) -> int:
         raise UsageError(f"op catalog: {error}") from None
     sites = [probes.Site(_target(catalog, op_id, {}, args.dtype)) for op_id in args.op]
     if args.paths:
-        sites.extend(_finding_sites(catalog, args.paths, args.dtype, args.torch_version))
+        sites.extend(_finding_sites(catalog, args.paths, args.dtype, _lint_options(args)))
     if not sites:
         print("no findings name a catalog op; nothing to probe")
         return EXIT_CLEAN
@@ -191,12 +200,19 @@ def _target(catalog: Catalog, op_id: str, literals: dict[str, object], dtype: st
                        dtype or str(literals.get("dtype", "float32")), shaped_by, entry.device)
 
 
-def _finding_sites(catalog: Catalog, paths: list[Path], dtype: str | None, torch_version: str | None) -> list[Site]:
+def _lint_options(args: argparse.Namespace) -> LintOptions:
+    from repro_lint.verify.findings import LintOptions
+
+    return LintOptions(torch_version=args.torch_version, select=args.select, ignore=args.ignore,
+                       extend_select=args.extend_select, config=args.config, strict=args.strict)
+
+
+def _finding_sites(catalog: Catalog, paths: list[Path], dtype: str | None, options: LintOptions) -> list[Site]:
     from repro_lint.verify.findings import LintError, call_literals, lint
     from repro_lint.verify.probes import Site
 
     try:
-        findings = lint(paths, torch_version)
+        findings = lint(paths, options)
     except LintError as error:
         raise UsageError(str(error)) from None
     sites = []

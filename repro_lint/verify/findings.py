@@ -1,13 +1,17 @@
-"""The static side of `verify`: lint the paths, and read what a finding says about its call.
+"""The static side of `verify`: lint the paths, and read what a finding says about its code.
 
-Runs the ordinary linter (no torch needed) and extracts, per finding that names a
-catalog op, the literal arguments of the flagged call that a probe can copy.
+Runs the ordinary linter (no torch needed) with the settings `check` would use, and
+extracts, per finding that names a catalog op, the literal arguments of the flagged
+call that a probe can copy, and, for `--run`, the function a line belongs to (a
+divergence is matched to the nearest finding before it in the same function).
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from repro_lint.results import Finding
@@ -21,13 +25,34 @@ class LintError(Exception):
     pass
 
 
-def lint(paths: Sequence[Path], torch_version: str | None = None) -> list[Finding]:
+@dataclass(frozen=True)
+class LintOptions:
+    """The `check` options verify takes: they decide which findings there are to probe or to link."""
+
+    torch_version: str | None = None
+    select: list[str] | None = None
+    ignore: list[str] | None = None
+    extend_select: list[str] | None = None
+    config: Path | None = None
+    strict: bool | None = None
+    exclude: list[str] = field(default_factory=list)
+
+    @property
+    def narrows_rules(self) -> bool:
+        """Whether the command line chose the rules (then a missing finding may be the choice, not a gap)."""
+        return bool(self.select or self.ignore)
+
+
+def lint(paths: Sequence[Path], options: LintOptions | None = None) -> list[Finding]:
     """The findings `repro-lint check` reports for `paths`, with the project's configuration."""
     from repro_lint.api import Linter
     from repro_lint.config import ConfigError, Overrides
 
+    options = options or LintOptions()
+    overrides = Overrides(select=options.select, ignore=options.ignore, extend_select=options.extend_select,
+                          exclude=options.exclude, torch_version=options.torch_version, strict=options.strict)
     try:
-        run = Linter(Overrides(torch_version=torch_version)).lint_paths(paths)
+        run = Linter(overrides, options.config).lint_paths(paths)
     except ConfigError as error:
         raise LintError(str(error)) from None
     except Exception as error:  # noqa: BLE001 - a linter bug must not end verify with a traceback
@@ -78,3 +103,21 @@ def _dtype_name(node: ast.expr) -> str | None:
         name = _DTYPE_ALIASES.get(node.attr, node.attr)
         return name if name in PROBE_DTYPES else None
     return None
+
+
+@lru_cache(maxsize=64)
+def _function_spans(path: str) -> tuple[tuple[int, int], ...]:
+    """(first line, last line) of every function in the file, innermost last among those that nest."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError):
+        return ()
+    spans = [(node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree)
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+    return tuple(sorted(spans, key=lambda span: (span[0], -span[1])))
+
+
+def enclosing_function(path: str, line: int) -> tuple[int, int] | None:
+    """The span of the innermost function around `line`, or None at module level (or when unreadable)."""
+    inside = [span for span in _function_spans(path) if span[0] <= line <= span[1]]
+    return min(inside, key=lambda span: span[1] - span[0]) if inside else None

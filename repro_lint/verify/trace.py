@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypedDict, cast
 
 from repro_lint.results import Finding
+from repro_lint.verify.findings import enclosing_function
 from repro_lint.verify.processes import ChildResult, python_module_command, run_child
 
 WORKER = "repro_lint.verify.trace_worker"
@@ -99,6 +100,17 @@ class FindingStatus(TypedDict):
     status: str
 
 
+class Prediction(TypedDict):
+    """The finding that predicted the divergence, and how it was matched to it."""
+
+    code: str
+    name: str
+    path: str
+    line: int
+    message: str
+    how: str  # 'same line', 'earlier in the same function', 'the program is unseeded'
+
+
 class _ReportBase(TypedDict):
     script: str
     args: list[str]
@@ -112,6 +124,8 @@ class RunReport(_ReportBase, Comparison, total=False):
     failed_run: str
     alerts: list[Alert]
     findings: list[FindingStatus]
+    prediction: Prediction | None  # with a divergence: None when no finding predicted it
+    rules_narrowed: bool  # --select/--ignore chose the rules: a missing prediction may be that choice
 
 
 @dataclass(frozen=True)
@@ -151,10 +165,13 @@ class TracedRun:
 
 
 def verify_run(
-    settings: RunSettings, findings: list[Finding], progress: Callable[[str], None] | None = None
+    settings: RunSettings, findings: list[Finding], progress: Callable[[str], None] | None = None,
+    rules_narrowed: bool = False,
 ) -> RunReport:
     """Run the script (twice, then under deterministic mode) and build the report.
 
+    `findings` are those of the script's project (its folder); the ones in files the runs
+    reached are reported, and a divergence is matched to the one that predicted it.
     `progress` gets a line as each run starts and ends.
     """
     def traced(label: str, threads: int | None, deterministic: bool, folder: Path) -> TracedRun:
@@ -190,8 +207,19 @@ def verify_run(
     alerts = runs[2].completed_trace["alerts"] if len(runs) > 2 else []
     report["alerts"] = alerts
     reached = {op[1] for run in runs for op in run.completed_trace["ops"]} | set(runs[2].completed_trace["reached"])
-    report["findings"] = runtime_status(findings, alerts, reached)
+    files = program_files(settings.script, reached)
+    in_program = [finding for finding in findings if _relative(finding.path) in files]
+    report["findings"] = runtime_status(in_program, alerts, reached)
+    if report["result"] == "diverged":
+        report["prediction"] = predict(report["divergence"], in_program)
+        report["rules_narrowed"] = rules_narrowed
     return report
+
+
+def program_files(script: Path, reached: set[str]) -> set[str]:
+    """The script and the project files the runs ran ops in, as the tracer names them."""
+    files = {location.rsplit(":", 1)[0] for location in reached if location != NO_USER_FRAME}
+    return files | {_relative(str(script))}
 
 
 def compare(first: Trace, second: Trace) -> Comparison:
@@ -221,6 +249,61 @@ def _divergence(index: int, a: list[str] | None, b: list[str] | None) -> Diverge
         return {"op": op, "location": location, "outputs": shapes, "hash": digest}
 
     return {"index": index, "run_1": side(a), "run_2": side(b)}
+
+
+NO_USER_FRAME = "<no user frame>"  # as trace_worker writes it
+# aten ops (overload packets) that draw from a generator: where an unseeded RNG shows first.
+RNG_DRAW_OPS = frozenset(f"aten.{name}" for name in (
+    "uniform_", "normal_", "normal", "rand", "rand_like", "randn", "randn_like", "randint", "randint_like",
+    "randperm", "random_", "bernoulli", "bernoulli_", "multinomial", "exponential_", "geometric_", "cauchy_",
+    "log_normal_", "native_dropout", "_fused_dropout", "poisson", "binomial", "_standard_gamma",
+    "_sample_dirichlet", "rrelu_with_noise", "rrelu_with_noise_",
+))
+# Findings that say a draw at their own line (or after them in the function) differs per run.
+SEEDING_CODES = ("RPL1", "RPL3")
+# Findings that say torch's global RNG starts differently in every run of the program, wherever it is drawn.
+UNSEEDED_PROGRAM_CODES = frozenset({"RPL101", "RPL104", "RPL107"})
+
+
+def predict(divergence: Divergence, findings: list[Finding]) -> Prediction | None:
+    """The finding that predicted the first divergent op, or None: a divergence no rule saw.
+
+    In order: a finding at the op's line; the nearest finding before it in the same function
+    (the module level counts as one); for an RNG draw, a finding that torch's RNG is unseeded
+    anywhere in the program. A draw is predicted only by seeding and data-loading findings
+    (a `cudnn.benchmark` finding does not explain a different random number).
+    """
+    sides = [side for side in (divergence.get("run_1"), divergence.get("run_2")) if side is not None]
+    for side in sides:
+        draw = _is_draw(side["op"])
+        if side["location"] == NO_USER_FRAME:
+            continue
+        path, _, line_text = side["location"].rpartition(":")
+        line = int(line_text)
+        relevant = [f for f in findings if _relative(f.path) == path and f.cell is None
+                    and (not draw or f.code.startswith(SEEDING_CODES))]
+        same_line = [f for f in relevant if f.line == line]
+        if same_line:
+            return _prediction(min(same_line, key=lambda f: f.sort_key), "same line")
+        scope = enclosing_function(path, line)
+        before = [f for f in relevant if f.line < line and enclosing_function(path, f.line) == scope]
+        if before:
+            return _prediction(max(before, key=lambda f: (f.line, f.column)), "earlier in the same function")
+    if any(_is_draw(side["op"]) for side in sides):
+        unseeded = [f for f in findings if f.code in UNSEEDED_PROGRAM_CODES]
+        if unseeded:
+            return _prediction(min(unseeded, key=lambda f: f.sort_key), "the program is unseeded")
+    return None
+
+
+def _is_draw(op: str) -> bool:
+    """Whether the traced op ('aten.uniform_.default') draws from a generator."""
+    return op.rsplit(".", 1)[0] in RNG_DRAW_OPS
+
+
+def _prediction(finding: Finding, how: str) -> Prediction:
+    return {"code": finding.code, "name": finding.name, "path": _relative(finding.path), "line": finding.line,
+            "message": finding.message, "how": how}
 
 
 def runtime_status(findings: list[Finding], alerts: list[Alert], reached: set[str]) -> list[FindingStatus]:
@@ -300,6 +383,7 @@ def render_text(report: RunReport) -> str:
         lines.append(f"identical: {report['identical_ops']} ops{capped}")
     else:
         lines.extend(_divergence_lines(report["divergence"]))
+        lines.append(_prediction_line(report.get("prediction"), report.get("rules_narrowed", False)))
     lines.append(f"deterministic mode: {len(report['alerts'])} alert{'s' if len(report['alerts']) != 1 else ''}")
     for alert in report["alerts"]:
         lines.append(f"  {alert['location']}: {alert['op']}: {alert['message']}")
@@ -325,6 +409,15 @@ def _divergence_lines(divergence: Divergence) -> list[str]:
                 else f"{side['op']} at {side['location']} "
             lines.append(f"  {label}: {detail}{side['outputs']} hash {side['hash']}")
     return lines
+
+
+def _prediction_line(prediction: Prediction | None, rules_narrowed: bool) -> str:
+    if prediction is None:
+        if rules_narrowed:
+            return "no lint finding predicted this among the rules --select/--ignore left on"
+        return "no lint finding predicted this: a gap in the linter worth reporting"
+    return (f"predicted by {prediction['code']} at {prediction['path']}:{prediction['line']} "
+            f"({prediction['how']}): {prediction['message']}")
 
 
 def render_json(report: RunReport) -> str:
