@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -282,6 +283,29 @@ def test_a_seeded_script_with_a_dataloader_and_dropout_is_identical(tmp_path, mo
     monkeypatch.chdir(tmp_path)
 
     code, out = verify(capsys, "--run", "loader.py", "--threads", "1")
+
+    assert "identical: " in out and "diverged" not in out, out
+    assert code == 0, out
+
+
+@needs_torch
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile on the CPU (inductor) needs a C++ compiler")
+def test_a_seeded_script_using_torch_compile_is_identical_and_really_compiled(tmp_path, monkeypatch, capsys):
+    # Measured here: 16 s for the first run (compiling), 6 s for the others (inductor's cache).
+    write(tmp_path, "compiled.py", """\
+        import torch
+        from torch._dynamo.utils import counters
+
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+        fast = torch.compile(model)
+        print(fast(torch.randn(4, 8)).sum().item())
+        assert counters["frames"]["ok"] >= 1, "the tracer made torch.compile fall back to eager"
+    """)
+    monkeypatch.chdir(tmp_path)
+
+    code, out = verify(capsys, "--run", "compiled.py", "--threads", "1")
 
     assert "identical: " in out and "diverged" not in out, out
     assert code == 0, out

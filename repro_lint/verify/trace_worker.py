@@ -127,6 +127,18 @@ class OpTracer(TorchDispatchMode):
         # Forked children (DataLoader workers) inherit the mode; their ops are not this run's trace.
         self._pid = os.getpid()
 
+    @classmethod
+    def ignore_compile_internals(cls) -> bool:
+        """Let `torch.compile` compile as it does untraced (torch >= 2.8 asks; older ones ignore this).
+
+        Without it, dynamo sees an active dispatch mode and runs the function eagerly: the trace
+        would then judge code the program does not run. The mode is hidden while compiling, so
+        compiling (and a cache hit instead of a compile) adds no ops; at run time, the ops the
+        compiled code dispatches (extern kernels such as `addmm.out`) are traced and fused
+        kernels are not: their outputs show in the next traced op that reads them.
+        """
+        return True
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if os.getpid() != self._pid:
             return func(*args, **(kwargs or {}))
