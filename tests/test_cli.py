@@ -367,3 +367,14 @@ def test_noqa_counts_lines_as_python_does_past_a_form_feed(cli, tmp_path: Path) 
     write(tmp_path, "paged.py", "import torch\n\x0c# page two\ntorch.backends.cudnn.benchmark = True  # noqa: RPL201\n")
     result = cli("paged.py", cwd=tmp_path)
     assert result.returncode == 0, result.stdout
+
+
+def test_text_output_puts_the_first_sentence_on_the_finding_line(cli, tmp_path: Path) -> None:
+    write(tmp_path, "pool.py", "import torch\n\nx = torch.randn(8, 4, requires_grad=True)\n"
+          "torch.nn.functional.interpolate(x[None, None], scale_factor=2, mode='bilinear').sum().backward()\n")
+    lines = cli("pool.py", "--torch-version", "2.13", "--select", "RPL401", cwd=tmp_path).stdout.splitlines()
+    assert lines[0].startswith("pool.py:4:1: RPL401 ") and "Workaround" not in lines[0]
+    assert lines[1].startswith("  workaround: ")
+    concise = cli("pool.py", "--torch-version", "2.13", "--select", "RPL401", "--output-format", "concise",
+                  cwd=tmp_path).stdout.splitlines()
+    assert concise[0].startswith("pool.py:4:1: RPL401 ") and "Workaround: " in concise[0]

@@ -15,13 +15,35 @@ def render(findings: Sequence[Finding], context: ReportContext) -> str:
         for f in findings:
             marker = " [*]" if f.fixable(context.unsafe_fixes) else ""
             cell = f"cell {f.cell}:" if f.cell is not None else ""
-            lines.append(f"{f.path}:{cell}{f.line}:{f.column}: {f.code}{marker} {f.message}")
-            if f.fix is not None and not context.concise:
+            if context.concise:
+                lines.append(f"{f.path}:{cell}{f.line}:{f.column}: {f.code}{marker} {f.message}")
+                continue
+            headline, details = split_message(f.message)
+            lines.append(f"{f.path}:{cell}{f.line}:{f.column}: {f.code}{marker} {headline}")
+            lines.extend(f"  {line}" for line in details)
+            if f.fix is not None:
                 lines.append(f"  help: {help_text(f, context.unsafe_fixes)}")
     closing = summary(findings, context)
     if closing:
         lines.append(closing)
     return "".join(line + "\n" for line in lines)
+
+
+def split_message(message: str) -> tuple[str, list[str]]:
+    """The message's first sentence, for the finding's own line, and the rest (the catalog's
+    workaround on a line of its own), for the indented lines under it."""
+    message, _, workaround = message.partition(" Workaround: ")
+    in_code = False
+    for index, char in enumerate(message):
+        if char == "`":
+            in_code = not in_code
+        elif char == "." and not in_code and message[index + 1:index + 2] == " ":
+            headline, rest = message[:index + 1], message[index + 2:]
+            break
+    else:
+        headline, rest = message, ""
+    details = [rest] if rest else []
+    return headline, details + ([f"workaround: {workaround}"] if workaround else [])
 
 
 def help_text(finding: Finding, unsafe_fixes: bool) -> str:
