@@ -463,3 +463,21 @@ def test_probes_report_progress_per_probe_unless_quiet(capsys):
     assert capsys.readouterr().err == "repro-lint verify: probe 1/1: put_no_accumulate on cpu\n"
     repro_lint_main(["verify", "--op", "put_no_accumulate", "--runs", "2", "--device", "cpu", "--quiet"])
     assert capsys.readouterr().err == ""
+
+
+@needs_torch
+def test_the_digest_sees_order_and_is_the_same_in_chunks(monkeypatch):
+    import torch
+
+    from repro_lint.verify import trace_worker
+
+    # torch.hash_tensor (XOR) and DebugMode's norm hash give these pairs the same hash.
+    ints = torch.tensor([1, 2])
+    assert int(trace_worker.tensor_digest(ints)) != int(trace_worker.tensor_digest(torch.tensor([3, 0])))
+    assert int(trace_worker.tensor_digest(ints)) != int(trace_worker.tensor_digest(ints.flip(0)))
+    assert ints.tolist() == [1, 2]  # the product is formed in a copy, not in the caller's tensor
+    values = torch.randn(21)
+    whole = int(trace_worker.tensor_digest(values))
+    monkeypatch.setattr(trace_worker, "WEIGHT_CHUNK", 4)
+    monkeypatch.setattr(trace_worker, "_weights", {})
+    assert int(trace_worker.tensor_digest(values)) == whole

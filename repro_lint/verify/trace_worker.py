@@ -51,8 +51,31 @@ NO_USER_FRAME = "<no user frame>"
 RECEIVING = "<receiving from another process>"
 
 
+# Position weights (i + 1) * K + C: the digest tells apart tensors that hold the same values in
+# another order, which an unweighted sum or XOR (torch.hash_tensor) does not.
+_WEIGHT_K, _WEIGHT_C = 0x9E3779B1, 0x7F4A7C15
+# Weights are computed once per device, for up to this many elements (32 MiB of int64); longer
+# tensors are hashed in chunks of it, each chunk's weights offset by start * K.
+WEIGHT_CHUNK = 1 << 22
+_weights: dict[torch.device, torch.Tensor] = {}
+
+
+def _weights_for(device: torch.device, count: int) -> torch.Tensor:
+    cached = _weights.get(device)
+    if cached is None or cached.numel() < count:
+        size = min(WEIGHT_CHUNK, max(count, 2 * (cached.numel() if cached is not None else 4096)))
+        cached = torch.arange(1, size + 1, dtype=torch.int64, device=device) * _WEIGHT_K + _WEIGHT_C
+        _weights[device] = cached
+    return cached[:count]
+
+
+def _wrapped_int64(value: int) -> int:
+    value &= 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def tensor_digest(tensor: torch.Tensor) -> torch.Tensor | None:
-    """A 0-dim int64 tensor, on the tensor's device, that changes when any bit changes.
+    """A 0-dim int64 tensor, on the tensor's device, that changes when any bit or position changes.
 
     The bits are read as integers and summed with position weights in int64.
     Integer addition wraps and is associative, so the digest does not depend on
@@ -65,10 +88,16 @@ def tensor_digest(tensor: torch.Tensor) -> torch.Tensor | None:
         flat = torch.view_as_real(flat).reshape(-1)
     if flat.numel() == 0:
         return torch.zeros((), dtype=torch.int64, device=flat.device)
-    words = flat.view(_INTEGER_OF_SIZE[flat.element_size()]).to(torch.int64)
-    weights = torch.arange(1, words.numel() + 1, dtype=torch.int64, device=flat.device)
-    weights = weights * 0x9E3779B1 + 0x7F4A7C15
-    return (words * weights).sum()
+    words_of = flat.view(_INTEGER_OF_SIZE[flat.element_size()])
+    total: torch.Tensor | None = None
+    for start in range(0, words_of.numel(), WEIGHT_CHUNK):
+        # A copy even for int64 input: the product is formed in place.
+        words = words_of[start:start + WEIGHT_CHUNK].to(torch.int64, copy=True)
+        offset = words.sum() * _wrapped_int64(start * _WEIGHT_K) if start else None
+        part = words.mul_(_weights_for(flat.device, words.numel())).sum()
+        part = part if offset is None else part + offset
+        total = part if total is None else total + part
+    return total
 
 
 class UserFrames:
