@@ -101,13 +101,13 @@ def _check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--write-baseline", type=Path, metavar="FILE",
                         help="write the current findings to the baseline FILE and exit")
     parser.add_argument("--show-settings", action="store_true", help="print the resolved settings and exit")
-    parser.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
+    parser.add_argument("--jobs", "-j", type=positive_int, metavar="N",
                         help="worker processes (default: the number of CPU cores)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write .repro_lint_cache/")
     return parser
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:

@@ -247,7 +247,7 @@ def test_probe_takes_the_literal_arguments_of_the_flagged_call(tmp_path):
     ([], "give paths to lint, --op ID, or --run SCRIPT"),
     (["--run", "missing.py"], "missing.py: no such file"),
     (["--op", "no_such_op"], "unknown op 'no_such_op'"),
-    (["--runs", "0", "--op", "put_no_accumulate"], "must be at least 1"),
+    (["--runs", "0", "--op", "put_no_accumulate"], "expected a positive whole number, got '0'"),
     (["--op", "put_no_accumulate", "--", "x"], "arguments after -- are for --run SCRIPT"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, message):

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
-from repro_lint.cli import EXIT_CLEAN, EXIT_ERROR, Parser, UsageError, comma_list
+from repro_lint.cli import EXIT_CLEAN, EXIT_ERROR, Parser, UsageError, comma_list, positive_int
 
 if TYPE_CHECKING:
     from repro_lint.catalog import Catalog
@@ -49,16 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders to lint; their op findings are probed")
     parser.add_argument("--op", action="append", default=[], metavar="ID", help="probe this catalog op (repeatable)")
     parser.add_argument("--run", type=Path, metavar="SCRIPT", help="run SCRIPT (args after --) and compare traces")
-    parser.add_argument("--runs", type=_positive_int, default=DEFAULT_RUNS, help="probe runs per mode (default 5)")
+    parser.add_argument("--runs", type=positive_int, default=DEFAULT_RUNS, help="probe runs per mode (default 5)")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32", "float64"),
                         help="probe dtype (default: the call's literal dtype, else float32)")
     parser.add_argument("--device", type=comma_list, metavar="NAMES",
                         help="only these devices, e.g. cpu or cpu,cuda (default: every available one)")
-    parser.add_argument("--threads", type=_positive_int, help="CPU threads, pinned (default: torch's default)")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads, pinned (default: torch's default)")
     parser.add_argument("--timeout", type=_positive_float,
                         help=f"seconds per probe (default {DEFAULT_PROBE_TIMEOUT:g}) or per --run run "
                              f"(default {DEFAULT_RUN_TIMEOUT:g}), counted once torch is imported")
-    parser.add_argument("--max-ops", type=_positive_int, default=DEFAULT_MAX_OPS,
+    parser.add_argument("--max-ops", type=positive_int, default=DEFAULT_MAX_OPS,
                         help=f"with --run: ops traced and hashed per run (default {DEFAULT_MAX_OPS})")
     lint = parser.add_argument_group("lint options (as for check: they decide which findings are probed or linked)")
     lint.add_argument("--torch-version", metavar="X.Y", help="the torch version the code targets")
@@ -70,16 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def _positive_float(text: str) -> float:
