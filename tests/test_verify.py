@@ -481,3 +481,36 @@ def test_the_digest_sees_order_and_is_the_same_in_chunks(monkeypatch):
     monkeypatch.setattr(trace_worker, "WEIGHT_CHUNK", 4)
     monkeypatch.setattr(trace_worker, "_weights", {})
     assert int(trace_worker.tensor_digest(values)) == whole
+
+
+@needs_torch
+def test_kernel_launches_that_debug_mode_reports_join_the_trace(tmp_path):
+    import torch
+
+    from repro_lint.verify import trace_worker
+
+    if importlib.util.find_spec("torch.utils._debug_mode") is None:
+        pytest.skip("torch < 2.10 has no DebugMode")
+    from torch.utils._debug_mode import get_active_debug_mode
+
+    class Device:  # what inductor hands to a finished launch
+        def current_device(self):
+            return 0
+
+        def synchronize(self, device):
+            pass
+
+    tracer = trace_worker.OpTracer(trace_worker.UserFrames(Path(__file__).parent), 100)
+    out = torch.zeros(4)
+    # What inductor's Triton launcher does on a GPU, here by hand: the CPU has no Triton kernels.
+    with tracer, trace_worker.kernel_recorder(tracer, force=True):
+        call = get_active_debug_mode().record_triton_kernel("triton_poi_fused_relu_0", {"out_ptr0": out, "xnumel": 4})
+        out += 1
+        call.finalize(Device())
+    tracer.flush(final=True)
+
+    kernel = tracer.ops[0]
+    assert kernel[0] == "kernel.triton_poi_fused_relu_0" and kernel[2] == "float32[4]"
+    assert Path(kernel[1].rsplit(":", 1)[0]).name == "test_verify.py"
+    assert kernel[3] == f"{int(trace_worker.tensor_digest(out)) & 0xFFFFFFFFFFFFFFFF:016x}"
+    assert tracer.ops[1][0] == "aten.add_.Tensor"

@@ -11,6 +11,7 @@ parent can still compare what ran before the failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -153,6 +154,7 @@ class OpTracer(TorchDispatchMode):
         self.reached: set[str] = set()  # user lines that ran an op, past the cap too
         self.current_op = ""
         self._pending: list[tuple[int, torch.Tensor]] = []
+        self._kernels: list[tuple[int, object]] = []  # (op index, DebugMode's kernel call) to hash once run
         # Forked children (DataLoader workers) inherit the mode; their ops are not this run's trace.
         self._pid = os.getpid()
 
@@ -183,11 +185,29 @@ class OpTracer(TorchDispatchMode):
             self._record(str(func), name, location, result)
         return result
 
+    def record_kernel(self, name: str, arguments: dict, call: object) -> None:
+        """A compiled kernel launch that DebugMode saw (a Triton kernel on the GPU): traced as an op.
+
+        Its digest is that of its tensor arguments after it ran, which DebugMode computes with
+        `tensor_digest` when the launch finishes (`call.post_hashes`).
+        """
+        if os.getpid() != self._pid:
+            return
+        location = self.frames.location()
+        if location is None:
+            return
+        self.total_ops += 1
+        self.reached.add(location)
+        if len(self.ops) >= self.max_ops:
+            return
+        tensors = [value for value in arguments.values() if isinstance(value, torch.Tensor)]
+        self._kernels.append((len(self.ops), call))
+        self.ops.append([f"kernel.{name}", location, _shapes(tensors), None])
+
     def _record(self, op: str, packet: str, location: str, result) -> None:
         leaves = tree_flatten(result)[0]
         tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
-        shapes = ",".join(f"{str(t.dtype).removeprefix('torch.')}{list(t.shape)}" for t in tensors)
-        entry = [op, location, shapes, None]
+        entry = [op, location, _shapes(tensors), None]
         if packet in UNINITIALIZED_OUTPUT_OPS:
             entry[3] = "uninitialized"
         else:
@@ -196,10 +216,7 @@ class OpTracer(TorchDispatchMode):
             if len(hashed) < len(digests):
                 entry[3] = "unhashable"
             elif hashed:
-                combined = hashed[0]
-                for position, digest in enumerate(hashed[1:], start=2):
-                    combined = combined * 1000003 + digest * position
-                self._pending.append((len(self.ops), combined))
+                self._pending.append((len(self.ops), _combined(hashed)))
             else:
                 # `.item()` and friends return Python scalars: the value is its own digest.
                 entry[3] = "value " + ",".join(repr(leaf) if isinstance(leaf, _DATA_VALUES) else "object"
@@ -208,7 +225,21 @@ class OpTracer(TorchDispatchMode):
         if len(self._pending) >= DIGEST_BATCH:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, final: bool = False) -> None:
+        waiting = []
+        for index, call in self._kernels:
+            hashes = getattr(call, "post_hashes", None)
+            if hashes is None:
+                waiting.append((index, call))  # still running: hashed at the next flush
+                continue
+            hashed = [digest for digest in hashes.values() if isinstance(digest, torch.Tensor)]
+            if hashed:
+                self._pending.append((index, _combined(hashed)))
+            else:
+                self.ops[index][3] = "unhashable"
+        self._kernels = [] if final else waiting
+        for index, _ in waiting if final else ():
+            self.ops[index][3] = "unhashed"
         by_device: dict[torch.device, list[tuple[int, torch.Tensor]]] = {}
         for index, digest in self._pending:
             by_device.setdefault(digest.device, []).append((index, digest))
@@ -217,6 +248,59 @@ class OpTracer(TorchDispatchMode):
             values = torch.stack([d for _, d in pairs]).tolist()
             for (index, _), value in zip(pairs, values):
                 self.ops[index][3] = f"{value & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def _shapes(tensors: list[torch.Tensor]) -> str:
+    return ",".join(f"{str(t.dtype).removeprefix('torch.')}{list(t.shape)}" for t in tensors)
+
+
+def _combined(digests: list[torch.Tensor]) -> torch.Tensor:
+    combined = digests[0]
+    for position, digest in enumerate(digests[1:], start=2):
+        combined = combined * 1000003 + digest * position
+    return combined
+
+
+def kernel_recorder(tracer: OpTracer, force: bool = False) -> contextlib.AbstractContextManager:
+    """Where torch has DebugMode (>= 2.10) and a GPU: a DebugMode that feeds compiled kernel launches to `tracer`.
+
+    A dispatch mode sees no op inside a kernel that `torch.compile` generated; inductor instead
+    reports each Triton kernel launch to an active DebugMode, which then hashes the kernel's
+    tensors. This DebugMode records nothing itself (aten ops are the tracer's) and hands each
+    launch to `tracer.record_kernel`. On the CPU, inductor's C++ kernels are reported to no one,
+    so without a GPU (and `force`) this is a no-op context.
+    """
+    if not (force or torch.cuda.is_available()):
+        return contextlib.nullcontext()
+    try:
+        from torch.utils._debug_mode import DebugMode, _utils
+    except ImportError:
+        return contextlib.nullcontext()
+
+    class KernelRecorder(DebugMode):
+        def record_triton_kernel(self, kernel_name, kwargs):
+            call = super().record_triton_kernel(kernel_name, kwargs)
+            self.operators.clear()  # the tracer keeps the trace
+            tracer.record_kernel(kernel_name, kwargs, call)
+            return call
+
+    try:
+        recorder = KernelRecorder(record_realtensor=False, record_output=False, record_profiler_context=False,
+                                  record_localtensor=False)
+    except Exception:  # noqa: BLE001 - a private API that changed: trace without it
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def recording():
+        previous = _utils._TRITON_OUTPUT_HASH_FN
+        _utils._TRITON_OUTPUT_HASH_FN = tensor_digest
+        try:
+            with recorder:
+                yield
+        finally:
+            _utils._TRITON_OUTPUT_HASH_FN = previous
+
+    return recording()
 
 
 class WarningCollector:
@@ -277,7 +361,7 @@ def main(spec_path: str) -> int:
     sys.path.insert(0, str(script.parent))
     exit_code = 0
     try:
-        with tracer:
+        with tracer, kernel_recorder(tracer):
             runpy.run_path(str(script), run_name="__main__")
     except SystemExit as stop:
         exit_code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
@@ -286,7 +370,7 @@ def main(spec_path: str) -> int:
     except BaseException:  # noqa: BLE001 - the user's failure is reported, with the partial trace
         traceback.print_exc()
         exit_code = 1
-    tracer.flush()
+    tracer.flush(final=True)
     trace = {
         "environment": environment(torch.get_num_threads()),
         "exit_code": exit_code,
