@@ -378,3 +378,11 @@ def test_text_output_puts_the_first_sentence_on_the_finding_line(cli, tmp_path: 
     concise = cli("pool.py", "--torch-version", "2.13", "--select", "RPL401", "--output-format", "concise",
                   cwd=tmp_path).stdout.splitlines()
     assert concise[0].startswith("pool.py:4:1: RPL401 ") and "Workaround: " in concise[0]
+
+
+def test_json_names_a_file_whose_name_is_not_utf8_in_valid_unicode(cli, tmp_path: Path) -> None:
+    (tmp_path / os.fsdecode(b"bad\xff.py")).write_text(BAD)
+    result = cli(".", "--format", "json", cwd=tmp_path)
+    assert "\\udc" not in result.stdout  # a lone surrogate escape: strict JSON readers reject it
+    (finding,) = json.loads(result.stdout)
+    assert finding["path"] == "bad\ufffd.py"

@@ -26,6 +26,7 @@ from pathlib import Path
 from repro_lint.lifetime import PARENT_PID_VARIABLE, become_subreaper, descendants
 
 OUTPUT_TAIL_LINES = 40
+OUTPUT_KEPT_BYTES = 1 << 20  # of a child's output, from the end
 STARTUP_LIMIT = 300.0
 _POLL_SECONDS = 0.05
 
@@ -101,7 +102,9 @@ def run_child(
             # Orphans of the child's tree were re-parented to this process, the subreaper.
             _kill([pid for pid in descendants(os.getpid()) if pid not in already_running], reap=True)
         seconds = time.monotonic() - started
-        output.seek(0)
+        # Only the end is ever shown: a script that printed gigabytes is not read back whole.
+        size = output.seek(0, os.SEEK_END)
+        output.seek(max(0, size - OUTPUT_KEPT_BYTES))
         text = output.read().decode("utf-8", errors="replace")
     return ChildResult(None if reason else child.returncode, reason, text, seconds)
 
