@@ -294,4 +294,9 @@ def _run_pool(work: Callable, items: Sequence, order: list[int], workers: int, r
                 lost.append(index)
         return sorted(lost)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        except RuntimeError:
+            # SIGTERM stopped `submit` while it started the pool's manager thread, which then
+            # cannot be joined; the workers die with this process, and `Terminated` goes on.
+            pass

@@ -71,3 +71,23 @@ def test_a_worker_that_dies_loses_only_its_file(project: Path, monkeypatch: pyte
     assert [o.error for o in died] == [f"{died[0].path}: internal error: the worker process died"]
     assert died[0].path.endswith("RPL202/safe_only.py")
     assert [o for o in outcomes if not o.error] == [o for p, o in expected.items() if p != died[0].path]
+
+
+def test_a_signal_while_the_pool_starts_is_not_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM can arrive inside `submit` while the pool starts its manager thread; shutting the
+    pool down must not replace the signal's exception with "cannot join thread" (seen in CI)."""
+    import threading
+    from concurrent.futures import process
+
+    from repro_lint import runner
+
+    class Stopped(BaseException):
+        pass
+
+    def interrupted_start(self: process.ProcessPoolExecutor) -> None:
+        self._executor_manager_thread = threading.Thread(target=lambda: None)  # never started
+        raise Stopped
+
+    monkeypatch.setattr(process.ProcessPoolExecutor, "_start_executor_manager_thread", interrupted_start)
+    with pytest.raises(Stopped):
+        runner._run_pool(len, [(b"x",), (b"y",)], [0, 1], 2, [None, None])
