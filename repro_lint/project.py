@@ -70,8 +70,11 @@ def namespace_names(path: Path, module_name: str, root: Path) -> tuple[str, ...]
     path = path.resolve()
     root = root.resolve()
     folder = path.parent
-    for _ in module_name.split(".")[:-1]:
-        folder = folder.parent  # above the regular packages the name already covers
+    # Up to the folder above the regular packages the name already covers (a package's own
+    # `__init__.py` sits inside the first of them).
+    levels = len(module_name.split(".")) - (0 if path.name == "__init__.py" else 1)
+    for _ in range(levels):
+        folder = folder.parent
     names = []
     prefix = module_name
     while folder != root and root in folder.parents and not (folder / "__init__.py").is_file():

@@ -141,3 +141,21 @@ def test_only_a_top_level_main_guard_is_the_entry_block() -> None:
     assert nested.main_block is None
     top = facts_for("import torch\nif __name__ == '__main__':\n    f()\n")
     assert top.main_block is top.module.body[1]
+
+
+def test_namespace_names_cover_modules_and_packages_below_folders_without_init(tmp_path) -> None:
+    from repro_lint.project import module_name_for, namespace_names
+
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "src" / "pkg" / "core.py").write_text("")
+    (tmp_path / "src" / "utils.py").write_text("")
+    names = {}
+    for relative in ("src/utils.py", "src/pkg/__init__.py", "src/pkg/core.py"):
+        path = tmp_path / relative
+        names[relative] = namespace_names(path, module_name_for(path)[0], tmp_path)
+    assert names == {
+        "src/utils.py": ("src.utils",),
+        "src/pkg/__init__.py": ("src.pkg",),
+        "src/pkg/core.py": ("src.pkg.core",),
+    }
