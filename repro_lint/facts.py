@@ -127,6 +127,7 @@ class ImportSite:
     scope: Scope
     order: int
     modules: tuple[str, ...]  # absolute module names imported (from-imports: the module)
+    star: bool = False  # `from m import *`
 
 
 class FileFacts:
@@ -426,7 +427,7 @@ class _FactsBuilder:
             self.walk(default)
         outer = self.scope
         scope = self._push("function", node, node.name.value)
-        for param in _parameter_names(node.params):
+        for param in parameter_names(node.params):
             scope.bind_local(param)
         self.facts.functions.append(FunctionSite(node, scope, scope.qualname))
         self._walk_body_later(node.body, node.decorators, outer)
@@ -437,7 +438,7 @@ class _FactsBuilder:
         for default in _parameter_defaults(node.params):
             self.walk(default)
         scope = self._push("lambda", node)
-        for param in _parameter_names(node.params):
+        for param in parameter_names(node.params):
             scope.bind_local(param)
         self._walk_body_later(node.body, (), scope)
         self._pop()
@@ -528,7 +529,8 @@ class _FactsBuilder:
 
     def _record_import(self, node: cst.Import | cst.ImportFrom, modules: list[str]) -> None:
         statement = self.statements[-1] if self.statements else node
-        self.facts.imports.append(ImportSite(node, statement, self.scope, self._next(), tuple(modules)))
+        star = isinstance(node, cst.ImportFrom) and isinstance(node.names, cst.ImportStar)
+        self.facts.imports.append(ImportSite(node, statement, self.scope, self._next(), tuple(modules), star))
 
     def visit_AsName(self, node: cst.AsName) -> None:
         # `with x as y` / `except E as y`; imports never reach here (their visit returns False).
@@ -587,7 +589,8 @@ class _FactsBuilder:
             )
 
 
-def _parameter_names(params: cst.Parameters) -> Iterator[str]:
+def parameter_names(params: cst.Parameters) -> Iterator[str]:
+    """Every name the parameters bind, `*args` and `**kwargs` included."""
     for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
         yield param.name.value
     for star in (params.star_arg, params.star_kwarg):

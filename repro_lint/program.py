@@ -283,9 +283,7 @@ class Program:
         dataset = loader_argument(call.node, "dataset")
         if dataset is None:
             return None
-        built = self._built_from(dataset.value, call)
-        name = self.facts.qualname(built.func, call.scope) if built is not None else None
-        cls = self._classes_by_name.get(name) if name is not None else None
+        cls = self._class_built_by(self._built_from(dataset.value, call), call.scope)
         if cls is None:
             return None
         return self._method(cls, "__getitem__", set()) or self._method(cls, "__iter__", set())

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import libcst as cst
-
 from repro_lint.effects import COMPUTES_GRADIENTS, assignment_effects, call_effects
 from repro_lint.facts import CallSite, FileFacts, Scope
 
@@ -125,7 +123,7 @@ def summarize(facts: FileFacts) -> FileSummary:
         if len(targets) == 1 and name not in module_scope.locals
     }
     prefix = f"{facts.module_name}." if facts.module_name else ""
-    named_imports = {m for site in facts.imports if not _imports_star(site.node) for m in site.modules}
+    named_imports = {m for site in facts.imports if not site.star for m in site.modules}
     return FileSummary(
         module_name=facts.module_name,
         functions={k: FunctionSummary(frozenset(effects[k]), tuple(callees[k])) for k in effects},
@@ -140,10 +138,6 @@ def summarize(facts: FileFacts) -> FileSummary:
         star_only_imports=frozenset(facts.star_imports) - named_imports,
         namespace_names=facts.namespace_names,
     )
-
-
-def _imports_star(node: cst.Import | cst.ImportFrom) -> bool:
-    return isinstance(node, cst.ImportFrom) and isinstance(node.names, cst.ImportStar)
 
 
 Query = tuple[str, tuple[str, ...]]  # (method name, arguments)

@@ -16,7 +16,7 @@ import libcst as cst
 
 from repro_lint.cst_values import argument, code_of, has_splat, is_none, keyword_arg
 from repro_lint.effects import SEEDED
-from repro_lint.facts import CallSite, FileFacts, FunctionSite, Scope
+from repro_lint.facts import CallSite, FileFacts, FunctionSite, Scope, parameter_names
 from repro_lint.fixes import header_end
 from repro_lint.rng import DATA_LOADERS, TORCH, loader_argument
 from repro_lint.rule import NO_PROGRAM, AddImport, Edit, Insert, RuleContext
@@ -158,7 +158,7 @@ def _name_value(facts: FileFacts, name: str, scope: Scope, seen: _Seen, calls_kn
     if binder is None or name in binder.imports or (id(binder), name) in seen:
         return None
     function = next((f for f in facts.functions if f.scope is binder), None) if binder.kind == "function" else None
-    if function is not None and name in _parameter_names(function):
+    if function is not None and name in parameter_names(function.node.params):
         return _parameter_value(facts, name, function, seen | {(id(binder), name)}) if calls_known else None
     values = [
         site.value
@@ -170,11 +170,6 @@ def _name_value(facts: FileFacts, name: str, scope: Scope, seen: _Seen, calls_kn
     if len(values) != 1 or values[0] is None:
         return None
     return _evaluate(facts, values[0], binder, seen | {(id(binder), name)}, calls_known)
-
-
-def _parameter_names(function: FunctionSite) -> set[str]:
-    params = function.node.params
-    return {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
 
 
 def _parameter_value(facts: FileFacts, name: str, function: FunctionSite, seen: _Seen) -> int | None:
