@@ -557,7 +557,7 @@ def test_verify_run_a_child_in_its_own_session_does_not_survive(tmp_path: Path) 
     verify("--run", "spin.py", "--timeout", "2", "--", str(tmp_path / "pids"), cwd=tmp_path)
     children = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
     try:
-        assert wait_until(lambda: not any(is_alive(pid) for pid in children), limit=2)
+        assert wait_until(lambda: not any(is_alive(pid) for pid in children)), "a child in its own session survived"
     finally:
         for pid in children:
             try:
