@@ -16,6 +16,8 @@ does it. Effects are short strings:
   ``warn_only=True`` (Lightning: ``deterministic="warn"``), where they warn and stay
   nondeterministic;
 - ``cudnn-deterministic``: ``torch.backends.cudnn.deterministic = True``;
+- ``computes-gradients``: a backward pass runs (``loss.backward()``, a trainer's ``fit``);
+- ``loads-weights``: trained weights are read (``torch.load``, ``load_state_dict``);
 - ``env:<NAME>``: the environment variable NAME was set.
 """
 
@@ -40,8 +42,16 @@ CUDNN_DETERMINISTIC = "cudnn-deterministic"
 # The code runs a backward pass, so the backward kernels of the ops before it run.
 COMPUTES_GRADIENTS = "computes-gradients"
 _GRADIENT_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
-# `loss.backward()`, `accelerator.backward(loss)`, `trainer.fit(model)` (Lightning, which runs them).
-_GRADIENT_METHODS = frozenset({"backward", "fit"})
+# `loss.backward()`, `accelerator.backward(loss)`, `trainer.fit(model)` (Lightning, which runs them), and
+# `optimizer.zero_grad()`, which a loop calls around a backward hidden in a helper (timm's loss scaler).
+_GRADIENT_METHODS = frozenset({"backward", "fit", "zero_grad"})
+# The code reads trained weights: what it built from the RNG before is overwritten.
+LOADS_WEIGHTS = "loads-weights"
+# Calls that read tensors from storage.
+WEIGHT_LOADERS = frozenset({
+    "torch.load", "torch.hub.load_state_dict_from_url", "torch.utils.model_zoo.load_url", "safetensors.torch.load_file",
+})
+_WEIGHT_LOADING_METHODS = frozenset({"load_state_dict", "from_pretrained", "load_from_checkpoint"})
 SEEDED = {rng: f"seed:{rng}" for rng in RNGS}
 DREW = {rng: f"rng:{rng}" for rng in RNGS}
 
@@ -128,6 +138,8 @@ def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:
     name = call.qualname
     if name in _GRADIENT_FUNCTIONS or call.method in _GRADIENT_METHODS:
         effects |= {COMPUTES_GRADIENTS}
+    if name in WEIGHT_LOADERS or call.method in _WEIGHT_LOADING_METHODS:
+        effects |= {LOADS_WEIGHTS}
     if name in _ENV_SETTERS:
         first = call.argument(0, "key")
         key = string_value(first.value) if first else None

@@ -18,7 +18,7 @@ import libcst as cst
 
 from repro_lint.cst_values import argument, dotted, keyword_arg, literal_bool
 from repro_lint.module_work import does_work, is_main_guard
-from repro_lint.traversal import FieldOrder, dispatch
+from repro_lint.traversal import FieldOrder, descendants, dispatch
 
 _BUILTINS = frozenset(dir(builtins))
 _DEEP_TREE_FRAMES = 20_000
@@ -147,6 +147,7 @@ class FileFacts:
         self.imports: list[ImportSite] = []
         self.star_imports: list[str] = []  # modules the module scope imports `*` from, in order
         self.main_block: cst.If | None = None
+        self._main_block_ids: frozenset[int] | None = None
         self.module_scope: Scope = Scope("module", module, None)
         self._calls_by_name: dict[str, list[CallSite]] | None = None
         _FactsBuilder(self).build()
@@ -232,6 +233,21 @@ class FileFacts:
             if alias is not None:
                 return ".".join([alias, *parts[cut:]])
         return None
+
+    def in_main_block(self, node: cst.CSTNode) -> bool:
+        """Whether `node` lies inside the top-level `if __name__ == "__main__":` block."""
+        if self.main_block is None:
+            return False
+        if self._main_block_ids is None:
+            self._main_block_ids = frozenset(id(inner) for inner in descendants(self.main_block))
+        return id(node) in self._main_block_ids
+
+    def value_before(self, name: str, call: CallSite) -> cst.BaseExpression | None:
+        """The value last assigned to the plain name `name` in `call`'s scope before `call`."""
+        assigned = [site for site in self.assignments
+                    if site.scope is call.scope and site.order < call.order
+                    and isinstance(site.target, cst.Name) and site.target.value == name]
+        return assigned[-1].value if assigned else None
 
     def grad_disabled(self, call: CallSite) -> bool:
         """True when autograd is off where `call` runs: under `torch.no_grad()`, `torch.inference_mode()`

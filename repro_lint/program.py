@@ -294,10 +294,7 @@ class Program:
             return expr
         if not isinstance(expr, cst.Name):
             return None
-        assigned = [site for site in self.facts.assignments
-                    if site.scope is call.scope and site.order < call.order
-                    and isinstance(site.target, cst.Name) and site.target.value == expr.value]
-        value = assigned[-1].value if assigned else None
+        value = self.facts.value_before(expr.value, call)
         return value if isinstance(value, cst.Call) else None
 
     def _local_callee(self, call: CallSite) -> FunctionSite | None:

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from repro_lint.effects import COMPUTES_GRADIENTS, assignment_effects, call_effects
+import libcst as cst
+
+from repro_lint.effects import COMPUTES_GRADIENTS, LOADS_WEIGHTS, assignment_effects, call_effects
 from repro_lint.facts import CallSite, FileFacts, Scope
 
 
@@ -80,6 +82,18 @@ def namespace_names(path: Path, module_name: str, root: Path) -> tuple[str, ...]
         names.append(prefix)
         folder = folder.parent
     return tuple(names)
+
+
+MAIN_BLOCK = "__main__"  # what `enclosing_function` names code in the `__main__` block
+
+
+def enclosing_function(scope: Scope, facts: FileFacts, node: cst.CSTNode) -> str:
+    """The project name of the function whose body holds `node` in `scope` ("<module>.<path>"),
+    MAIN_BLOCK inside the `__main__` block, or "" elsewhere at module level (class bodies included)."""
+    function = _function_of(scope, facts)
+    if function is None:
+        return MAIN_BLOCK if facts.in_main_block(node) else ""
+    return function
 
 
 def _function_of(scope: Scope, facts: FileFacts) -> str | None:
@@ -189,7 +203,9 @@ class ProjectFacts:
                               if alias not in self._by_module}
         self._has_star_imports = any(s.star_only_imports for s in self.summaries)
         self._module_of: dict[str, str | None] = {}
-        self._program_effects: dict[str, frozenset[str]] = {}
+        self._program_effects: dict[tuple[str, str], frozenset[str]] = {}
+        self._program_functions: dict[int, frozenset[str]] = {}
+        self._members_of: dict[str, list[str]] | None = None
         self._program_reach: list[tuple[int, frozenset[str]]] | None = None  # each program and what it runs
         self._imported: frozenset[str] | None = None  # project modules that other project modules import
         self._entry: dict[int, frozenset[str]] = {}
@@ -316,37 +332,99 @@ class ProjectFacts:
         return direct | self.effects_of(call.qualname) if call.qualname else direct
 
     @_recorded
-    def program_effects(self, module_name: str) -> frozenset[str]:
-        """What every linted program that runs `module_name` does from its top-level code.
+    def program_effects(self, module_name: str, function: str = "") -> frozenset[str]:
+        """What every linted program that runs this code does from its top-level code.
 
-        A program runs a module when it is that module or imports it, directly or through
-        other project modules. A library module is linted together with the scripts that
-        import it: "the program turns deterministic mode on" holds for it only when each
+        The code is `function` of `module_name` (see `enclosing_function`); which programs run it
+        is `_programs_running`. A library module is linted together with the scripts
+        that use it: "the program turns deterministic mode on" holds for it only when each
         of those scripts (or a helper it calls) does. Nothing when no program runs it.
         """
-        known = self._program_effects.get(module_name)
+        key = (module_name, function)
+        known = self._program_effects.get(key)
         if known is None:
             common: frozenset[str] | None = None
-            for index, reach in self._programs():
-                if module_name in reach:
-                    entry = self._entry_effects(index)
-                    common = entry if common is None else common & entry
-                    if not common:
-                        break
-            known = self._program_effects[module_name] = common or frozenset()
+            for index in self._programs_running(module_name, function):
+                entry = self._entry_effects(index)
+                common = entry if common is None else common & entry
+                if not common:
+                    break
+            known = self._program_effects[key] = common or frozenset()
         return known
 
     @_recorded
-    def trained_by_a_program(self, module_name: str) -> bool:
-        """Whether some linted program that runs `module_name` computes gradients (calls `backward`,
-        `torch.autograd.grad`, a trainer's `fit`), directly or through the project functions it calls."""
-        return any(module_name in reach and COMPUTES_GRADIENTS in self._entry_effects(index)
-                   for index, reach in self._programs())
+    def trained_by_a_program(self, module_name: str, function: str = "") -> bool:
+        """Whether some linted program that runs this code (see `program_effects`) computes gradients
+        (calls `backward`, `torch.autograd.grad`, a trainer's `fit`), directly or through the project
+        functions it calls."""
+        return any(self._trains(index) for index in self._programs_running(module_name, function))
 
     @_recorded
-    def runs_in_a_program(self, module_name: str) -> bool:
-        """Whether a linted program is `module_name` or imports it, directly or through project modules."""
-        return any(module_name in reach for _, reach in self._programs())
+    def only_evaluated(self, module_name: str, function: str = "") -> bool:
+        """Whether every linted program that runs this code (see `program_effects`) loads trained
+        weights and computes no gradients: an evaluation or inference program."""
+        running = self._programs_running(module_name, function)
+        return bool(running) and all(self._does(index, LOADS_WEIGHTS) and not self._trains(index)
+                                     for index in running)
+
+    def _does(self, index: int, effect: str) -> bool:
+        """Program `index` has `effect`: in its own code, the project functions it calls, or a method of
+        a project class it builds."""
+        return effect in self._entry_effects(index) or any(
+            effect in self._functions[name].effects for name in self._functions_run_by(index))
+
+    def _trains(self, index: int) -> bool:
+        """`TrainLoop(...).run_loop()`, whose steps call `backward`, trains (see `_does`)."""
+        return self._does(index, COMPUTES_GRADIENTS)
+
+    @_recorded
+    def runs_in_a_program(self, module_name: str, function: str = "") -> bool:
+        """Whether a linted program runs this code (see `program_effects`)."""
+        return bool(self._programs_running(module_name, function))
+
+    def _programs_running(self, module_name: str, function: str) -> list[int]:
+        """The programs (indexes in `summaries`) that run `function` of `module_name`.
+
+        Those that call it by name, through project functions and the classes they build
+        (a class built brings its methods, a function its nested functions), when there are
+        any. A `__main__` block runs only in its own program. Otherwise, and for other
+        module-level code, every program that is the module or imports
+        it: a method reached through an object or a callback is not followed by name.
+        """
+        if function == MAIN_BLOCK:
+            return [index for index, _ in self._programs() if self.summaries[index].module_name == module_name]
+        if function:
+            calling = [index for index, _ in self._programs() if function in self._functions_run_by(index)]
+            if calling:
+                return calling
+        return [index for index, reach in self._programs() if module_name in reach]
+
+    def _functions_run_by(self, index: int) -> frozenset[str]:
+        """The project functions that program `index`'s top-level code reaches by name."""
+        known = self._program_functions.get(index)
+        if known is None:
+            seen: set[str] = set()
+            pending = [self._canonical(c, frozenset()) for c in self.summaries[index].module_callees]
+            while pending:
+                name = pending.pop()
+                if name in seen:
+                    continue
+                seen.add(name)
+                pending.extend(self._members().get(name, ()))
+                called = self._functions.get(name)
+                if called is not None:
+                    pending.extend(self._canonical(c, frozenset()) for c in called.callees)
+            known = self._program_functions[index] = frozenset(seen & self._functions.keys())
+        return known
+
+    def _members(self) -> dict[str, list[str]]:
+        """Per class or function, the functions defined directly in its body."""
+        if self._members_of is None:
+            members: dict[str, list[str]] = {}
+            for name in self._functions:
+                members.setdefault(name.rpartition(".")[0], []).append(name)
+            self._members_of = members
+        return self._members_of
 
     @_recorded
     def is_program(self, module_name: str) -> bool:

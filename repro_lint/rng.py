@@ -57,7 +57,9 @@ _TORCH_SAMPLERS = frozenset(
 )
 DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 # Where DataLoader takes these when they are passed by position.
-_LOADER_POSITIONS = {"dataset": 0, "shuffle": 2, "sampler": 3, "num_workers": 5, "worker_init_fn": 10, "generator": 12}
+_LOADER_POSITIONS = {
+    "dataset": 0, "shuffle": 2, "sampler": 3, "num_workers": 5, "collate_fn": 6, "worker_init_fn": 10, "generator": 12,
+}
 
 
 def loader_argument(call: cst.Call, name: str) -> cst.Arg | None:

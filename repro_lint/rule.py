@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
 
+from repro_lint.project import enclosing_function
 from repro_lint.results import Applicability
 
 if TYPE_CHECKING:
-    from repro_lint.facts import FileFacts
+    from repro_lint.facts import FileFacts, Scope
     from repro_lint.project import ProjectFacts
 
 SAFE = Applicability.SAFE
@@ -88,6 +89,29 @@ class RuleContext:
     def runs_in_a_program(self) -> bool:
         """The file is a program, or a linted program imports it (directly or through project modules)."""
         return self.project.runs_in_a_program(self.facts.module_name)
+
+    # Questions about the programs that run `node`, in `scope`: those that call its function, where
+    # some program does by name, else those that run the file (see `ProjectFacts._programs_running`).
+
+    def runs_in_a_program_at(self, scope: Scope, node: cst.CSTNode) -> bool:
+        return self.project.runs_in_a_program(self.facts.module_name, self._function(scope, node))
+
+    def trained_at(self, scope: Scope, node: cst.CSTNode) -> bool:
+        """Some program that runs this code computes gradients."""
+        return self.project.trained_by_a_program(self.facts.module_name, self._function(scope, node))
+
+    def only_evaluated_at(self, scope: Scope, node: cst.CSTNode) -> bool:
+        """Every program that runs this code loads trained weights and computes no gradients."""
+        return self.project.only_evaluated(self.facts.module_name, self._function(scope, node))
+
+    def effects_at(self, scope: Scope, node: cst.CSTNode) -> frozenset[str]:
+        """What this file's code and the helpers it calls do, plus what every program that runs
+        this code does (see `repro_lint.effects`)."""
+        function = self._function(scope, node)
+        return self.project.file_effects(self.facts) | self.project.program_effects(self.facts.module_name, function)
+
+    def _function(self, scope: Scope, node: cst.CSTNode) -> str:
+        return enclosing_function(scope, self.facts, node)
 
 
 # Why a finding is robustness advice only, reported in strict mode.

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import libcst as cst
 
 from repro_lint.cst_values import argument, code_of, has_splat, is_none, keyword_arg
-from repro_lint.effects import SEEDED
+from repro_lint.effects import DREW, SEEDED
 from repro_lint.facts import CallSite, FileFacts, FunctionSite, Scope, parameter_names
 from repro_lint.fixes import header_end
-from repro_lint.rng import DATA_LOADERS, TORCH, loader_argument
+from repro_lint.rng import DATA_LOADERS, RNGS, TORCH, loader_argument
 from repro_lint.rule import NO_PROGRAM, AddImport, Edit, Insert, RuleContext
 
 # Sampling calls that take `generator=`, with the position it has when passed positionally.
@@ -38,27 +38,60 @@ HELPER_NAME = "seed_worker"
 _MAX_HELPER_SUFFIX = 9
 
 
-def strict_only(ctx: RuleContext) -> str | None:
-    """Why a data-order finding is robustness advice here, or None when runs really differ.
+def strict_only(ctx: RuleContext, call: CallSite) -> str | None:
+    """Why a data-order finding at `call` is robustness advice, or None when runs really differ.
 
     The loader's order and its workers' base seed come from torch's global RNG. They
     vary between runs only where a program runs this code and never seeds torch: a
     program calling just `torch.manual_seed` gets the same order and the same worker
     streams (torch, `random` and numpy, since torch 1.9) in every run.
     """
-    facts, project = ctx.facts, ctx.project
-    if not ctx.runs_in_a_program:
+    if not ctx.runs_in_a_program_at(call.scope, call.node):
         return NO_PROGRAM
-    if SEEDED[TORCH] in project.file_effects(facts) | project.program_effects(facts.module_name):
+    if SEEDED[TORCH] in ctx.effects_at(call.scope, call.node):
         return "the program seeds torch, so its runs repeat today"
     return None
 
 
+NO_TRAINING_DRAWS = (
+    "the programs that run it load trained weights and compute no gradients, and neither its dataset nor its "
+    "collate_fn draws random numbers that the linter can see"
+)
+_PER_SAMPLE_CODE = {"dataset": ("__getitem__", "__iter__"), "collate_fn": ("__call__",)}
 
 
+def per_sample_code_draws(ctx: RuleContext, loader: CallSite) -> bool:
+    """Whether the code a loader runs for each sample provably draws random numbers: its
+    dataset's `__getitem__` or `__iter__`, or its `collate_fn` (a function, a class's
+    `__call__`, or a method of an object), where that is project code whose effects say so."""
+    for argument_name, methods in _PER_SAMPLE_CODE.items():
+        arg = loader_argument(loader.node, argument_name)
+        if arg is None:
+            continue
+        value = arg.value
+        if isinstance(value, cst.Name):
+            value = ctx.facts.value_before(value.value, loader) or value
+        built = value.func if isinstance(value, cst.Call) else None
+        name = ctx.facts.qualname(built if built is not None else value, loader.scope)
+        if name is None and isinstance(value, cst.Attribute):
+            name = _method_of_built_object(ctx, value, loader)
+        if name is None:
+            continue
+        callees = [f"{name}.{method}" for method in methods] if built is not None else [name]
+        if any(DREW[rng] in ctx.project.effects_of(callee) for callee in callees for rng in RNGS):
+            return True
+    return False
 
 
-
+def _method_of_built_object(ctx: RuleContext, attribute: cst.Attribute, loader: CallSite) -> str | None:
+    """`Cls.method` for `obj.method`, where `obj` was last assigned `Cls(...)` in the loader's scope."""
+    if not isinstance(attribute.value, cst.Name):
+        return None
+    built = ctx.facts.value_before(attribute.value.value, loader)
+    if not isinstance(built, cst.Call):
+        return None
+    cls = ctx.facts.qualname(built.func, loader.scope)
+    return f"{cls}.{attribute.attr.value}" if cls is not None else None
 
 
 def passes(arg: cst.Arg | None) -> bool:

@@ -20,7 +20,13 @@ import libcst as cst
 
 from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, canonical_name, load_catalog
 from repro_lint.cst_values import string_value
-from repro_lint.effects import CUDNN_DETERMINISTIC, DETERMINISTIC_MODE, DETERMINISTIC_WARN_ONLY, deterministic_mode
+from repro_lint.effects import (
+    CUDNN_DETERMINISTIC,
+    DETERMINISTIC_MODE,
+    DETERMINISTIC_WARN_ONLY,
+    WEIGHT_LOADERS,
+    deterministic_mode,
+)
 from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, LoopSite, Scope
 from repro_lint.project import ProjectFacts
 from repro_lint.rng import DATA_LOADERS
@@ -44,8 +50,14 @@ _NON_TENSOR_FUNCTIONS = frozenset({
 })
 # How deep "x was assigned from y, which was assigned from a torch call" is followed.
 _MAX_DEPTH = 4
-# Each indexing or method step counts too: `ckpt["model"]["pos_embed"].float()` is five.
-_MAX_GRADIENT_DEPTH = 8
+# Each indexing or method step counts too: `ckpt["model"]["pos_embed"].float()` is five, and checkpoint
+# surgery takes a dozen (`ckpt["model"]` -> `["pos_embed"]` -> `[:, n:]` -> `.reshape(...).permute(...)`).
+_MAX_GRADIENT_DEPTH = 16
+# Classes whose methods run on data, in a sampler or a dataset (in the loader's workers): no gradient there.
+_DATA_CLASSES = frozenset({
+    f"torch.utils.data.{name}"
+    for name in ("Dataset", "IterableDataset", "Sampler", "BatchSampler", "DistributedSampler")
+})
 # Tensor methods whose result needs a gradient exactly when their receiver does.
 _GRADIENT_PRESERVING_METHODS = frozenset({
     "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "clone", "contiguous",
@@ -128,7 +140,7 @@ def backward_reason(use: OpUse, ctx: RuleContext) -> str | None:
     this file never compute gradients (evaluation, inference, data preparation)."""
     if use.entry.phase != "backward" or not ctx.runs_in_a_program:
         return None
-    return None if ctx.project.trained_by_a_program(ctx.facts.module_name) else NO_TRAINING
+    return None if ctx.trained_at(use.call.scope, use.call.node) else NO_TRAINING
 
 
 def deterministic_mode_covers(entry: OpEntry, effects: frozenset[str]) -> bool:
@@ -345,7 +357,7 @@ class OpMatcher:
         is judged by where it is built only when autograd is off there. Anything else may
         carry a gradient, and is reported.
         """
-        if self.facts.grad_disabled(call):
+        if self.facts.grad_disabled(call) or self._in_data_class(call.scope):
             return True
         if form == "method":
             assert isinstance(call.node.func, cst.Attribute)
@@ -365,7 +377,8 @@ class OpMatcher:
         if isinstance(expr, cst.Subscript):
             return self._carries_no_gradient(expr.value, scope, order, depth + 1, statement)
         if isinstance(expr, cst.Call):
-            if self.facts.qualname(expr.func, scope) == "torch.load":
+            # A checkpoint's tensors carry no gradient, and integer tensors (indices, permutations) cannot.
+            if self.facts.qualname(expr.func, scope) in WEIGHT_LOADERS | _UNIQUE_INDEX_SOURCES:
                 return True
             if isinstance(expr.func, cst.Attribute):
                 method = expr.func.attr.value
@@ -385,18 +398,32 @@ class OpMatcher:
         sites: list[AssignSite | LoopSite] = [*([assigned] if assigned else []), *looped]
         latest = max(sites, key=lambda site: site.order, default=None)
         if isinstance(latest, LoopSite):
-            return self._iterates_a_loader(latest.node.iter, latest.scope)
+            return self._iterates_a_loader(latest.node.iter, latest.scope, latest.order)
         return (latest is not None and latest.value is not None
                 and self._carries_no_gradient(latest.value, latest.scope, latest.order, depth + 1))
 
-    def _iterates_a_loader(self, expr: cst.BaseExpression, scope: Scope) -> bool:
+    def _iterates_a_loader(self, expr: cst.BaseExpression, scope: Scope, order: int) -> bool:
         """`loader`, `self.train_loader`, `enumerate(loader)`, `tqdm(loader)`: batches of data."""
         while isinstance(expr, cst.Call) and expr.args and self.facts.qualname(expr.func, scope) in _ITERATION_WRAPPERS:
             expr = expr.args[0].value
         if isinstance(expr, cst.Call):
             return self.facts.qualname(expr.func, scope) in DATA_LOADERS
         name = expr.attr.value if isinstance(expr, cst.Attribute) else expr.value if isinstance(expr, cst.Name) else ""
-        return name.lower().endswith(("loader", "dataloader"))
+        if name.lower().endswith(("loader", "dataloader")):
+            return True
+        # `data = load_data(...)`, `loader = get_loader(...)`: a project helper that hands out batches.
+        built = self._latest_assignment(name, scope, order, None) if isinstance(expr, cst.Name) else None
+        called = built.value.func if built is not None and isinstance(built.value, cst.Call) else None
+        helper = _attribute_name(called) if isinstance(called, cst.Attribute) else getattr(called, "value", "")
+        return isinstance(helper, str) and ("loader" in helper.lower() or helper.lower().startswith("load_data"))
+
+    def _in_data_class(self, scope: Scope) -> bool:
+        """The code runs in a method of a dataset or sampler class (`torch.utils.data.Dataset`, `Sampler`)."""
+        while scope.kind not in ("function", "module") and scope.parent is not None:
+            scope = scope.parent
+        owner = scope.parent
+        cls = self._classes.get(id(owner)) if scope.kind == "function" and owner is not None else None
+        return cls is not None and self._has_base(cls, _DATA_CLASSES, set())
 
     # -- what is known to be a tensor --------------------------------------
 
@@ -470,6 +497,17 @@ class OpMatcher:
                 return True
             local = self._classes_by_qualname.get(base)
             if local is not None and local.qualname not in seen and self._is_nn_module(local, seen):
+                return True
+        return False
+
+    def _has_base(self, cls: ClassSite, bases: frozenset[str], seen: set[str]) -> bool:
+        """One of `bases` is among `cls`'s bases, following classes of this file."""
+        seen.add(cls.qualname)
+        for base in cls.base_qualnames:
+            if canonical_name(base) in bases:
+                return True
+            local = self._classes_by_qualname.get(base)
+            if local is not None and local.qualname not in seen and self._has_base(local, bases, seen):
                 return True
         return False
 

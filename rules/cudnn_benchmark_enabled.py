@@ -4,9 +4,9 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation
+from repro_lint.rule import NO_PROGRAM, SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
-from ._flags import flag_settings, trainer_flags
+from ._flags import FlagSetting, flag_settings, trainer_flags
 
 
 class CudnnBenchmarkEnabled(Rule):
@@ -20,6 +20,12 @@ class CudnnBenchmarkEnabled(Rule):
         With benchmarking on, cuDNN times several convolution algorithms on the first
         call and keeps the fastest. Timings vary from run to run, so different runs can
         pick different algorithms and produce different numbers, even with every seed set.
+
+        By default not in an evaluation or inference program: one that loads trained weights
+        (`torch.load`, `load_state_dict`) and never computes gradients. There the choice
+        changes only the rounding of forward outputs, while in training the different
+        rounding of each step compounds into a different model. Strict mode reports it
+        there too, and in code no linted program runs.
 
     Example:
         import torch
@@ -44,10 +50,12 @@ class CudnnBenchmarkEnabled(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         for setting in flag_settings(ctx.facts, "benchmark"):
-            if setting.value is True:
+            reason = _strict_reason(ctx, setting)
+            if setting.value is True and ctx.reports(reason):
                 yield Violation(
                     setting.node,
-                    "`torch.backends.cudnn.benchmark` is enabled: cuDNN may choose different algorithms on each run",
+                    "`torch.backends.cudnn.benchmark` is enabled: cuDNN may choose different algorithms on each run"
+                    + strict_note(reason),
                     Fix(SAFE, "Set `torch.backends.cudnn.benchmark` to False",
                         (Replace(setting.value_node, cst.Name("False")),)),
                 )
@@ -59,3 +67,11 @@ class CudnnBenchmarkEnabled(Rule):
                     "different algorithms on each run",
                     Fix(SAFE, "Pass `benchmark=False`", (Replace(trainer.value_node, cst.Name("False")),)),
                 )
+
+
+def _strict_reason(ctx: RuleContext, setting: FlagSetting) -> str | None:
+    if not ctx.runs_in_a_program_at(setting.scope, setting.node):
+        return NO_PROGRAM
+    if ctx.only_evaluated_at(setting.scope, setting.node):
+        return "every linted program that runs this code loads trained weights and computes no gradients"
+    return None

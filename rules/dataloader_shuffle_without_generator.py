@@ -69,15 +69,15 @@ class DataloaderShuffleWithoutGenerator(Rule):
     markers = ("DataLoader",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
-        reason = strict_only(ctx)
-        if not ctx.reports(reason):
-            return
-        note = strict_note(reason)
         for loader, sampler, position in inline_random_samplers(ctx.facts):
+            reason = strict_only(ctx, loader)
+            if not ctx.reports(reason):
+                continue
             yield Violation(
                 loader.node,
                 f"DataLoader samples with `{code_of(sampler.func)}` built without `generator`: the data order "
-                "comes from the global torch RNG (a loader's own `generator` does not reach its sampler)" + note,
+                "comes from the global torch RNG (a loader's own `generator` does not reach its sampler)"
+                + strict_note(reason),
                 self._fix(ctx, loader, sampler, position),
             )
         for loader in dataloader_calls(ctx.facts):
@@ -85,7 +85,8 @@ class DataloaderShuffleWithoutGenerator(Rule):
             if shuffle is None or passes(loader_argument(loader.node, "generator")):
                 continue
             value = constant_value(ctx, shuffle.value, loader.scope)
-            if value == 0:
+            reason = strict_only(ctx, loader)
+            if value == 0 or not ctx.reports(reason):
                 continue
             described = (
                 "`shuffle=True`" if value is not None
@@ -94,7 +95,7 @@ class DataloaderShuffleWithoutGenerator(Rule):
             yield Violation(
                 loader.node,
                 f"DataLoader with {described} lacks `generator`: the data order comes from the global torch RNG"
-                + note,
+                + strict_note(reason),
                 self._fix(ctx, loader, loader.node, _LOADER_GENERATOR_POSITION),
             )
 

@@ -10,10 +10,12 @@ from repro_lint.rng import loader_argument
 from repro_lint.rule import SAFE, Edit, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
+    NO_TRAINING_DRAWS,
     WorkerSeedHelper,
     constant_value,
     dataloader_calls,
     passes,
+    per_sample_code_draws,
     seeded_generator,
     strict_only,
     with_keywords,
@@ -92,20 +94,26 @@ class DataloaderWorkerSeeding(Rule):
     markers = ("DataLoader",)
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
-        # Before torch 1.9 every worker got the same numpy global state: runs repeat, workers collide.
-        reason = None if ctx.torch_version < (1, 9) else strict_only(ctx)
-        if not ctx.reports(reason):
-            return
-        unseeded = list(self._unseeded_loaders(ctx))
-        needs_helper = any("worker_init_fn" in missing for _, _, missing in unseeded)
+        reported = [(call, workers, missing, reason) for call, workers, missing in self._unseeded_loaders(ctx)
+                    if ctx.reports(reason := self._strict_reason(ctx, call))]
+        needs_helper = any("worker_init_fn" in missing for _, _, missing, _ in reported)
         helper = worker_seed_helper(ctx) if needs_helper else None
-        for call, workers, missing in unseeded:
+        for call, workers, missing, reason in reported:
             yield Violation(
                 call.node,
                 f"DataLoader with {workers} lacks {' and '.join(f'`{m}`' for m in missing)}: "
                 "the workers' random numbers change from run to run" + strict_note(reason),
                 self._fix(ctx, call, missing, helper),
             )
+
+    def _strict_reason(self, ctx: RuleContext, call: CallSite) -> str | None:
+        # Before torch 1.9 every worker got the same numpy global state: runs repeat, workers collide.
+        if ctx.torch_version < (1, 9):
+            return None
+        reason = strict_only(ctx, call)
+        if reason is None and ctx.only_evaluated_at(call.scope, call.node) and not per_sample_code_draws(ctx, call):
+            return NO_TRAINING_DRAWS
+        return reason
 
     def _unseeded_loaders(self, ctx: RuleContext) -> Iterator[tuple[CallSite, str, list[str]]]:
         """Loaders with workers and a missing seeding argument: (call, num_workers as described, missing)."""

@@ -62,15 +62,13 @@ class SamplerWithoutGenerator(Rule):
     markers = ("random_split", "RandomSampler")
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
-        reason = strict_only(ctx)
-        if not ctx.reports(reason):
-            return
         reported_by_rpl302 = {id(sampler) for _, sampler, _ in inline_random_samplers(ctx.facts)}
         for call in ctx.facts.calls_to(*SAMPLER_GENERATOR_POSITIONS):
             if has_splat(call.node) or id(call.node) in reported_by_rpl302:
                 continue
             position = SAMPLER_GENERATOR_POSITIONS[call.qualname]  # type: ignore[index]
-            if passes(argument(call.node, position, "generator")):
+            reason = strict_only(ctx, call)
+            if passes(argument(call.node, position, "generator")) or not ctx.reports(reason):
                 continue
             yield Violation(
                 call.node,
