@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import libcst as cst
 
 from repro_lint.cst_values import literal_bool
-from repro_lint.effects import DREW, SEEDED
+from repro_lint.effects import DREW, LOADS_WEIGHTS, SEEDED, call_effects
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
-from repro_lint.project import ProjectFacts
-from repro_lint.rng import DATA_LOADERS, RNGS, consumed_rng, loader_argument, seeded_rngs
+from repro_lint.project import MAIN_BLOCK, ProjectFacts
+from repro_lint.rng import DATA_LOADERS, RNGS, TORCH, consumed_rng, loader_argument, seeded_rngs
 from repro_lint.traversal import descendants
 
 # Packages whose seeding functions are known by name; anything else named like
@@ -51,6 +51,7 @@ class Step:
     consumes: frozenset[str]  # drawn from before any seed inside the call
     callee: FunctionSite | None  # the same-file function the call runs, if any
     fresh_process: bool = False  # the callee runs in a new process (`mp.spawn`): nothing seeded there
+    loads_weights: bool = False  # reads trained weights (`load_state_dict`), here or in a project function
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,11 @@ class Program:
         self._flows: dict[FunctionSite, Flow] = {}
         self._entry_states: dict[FunctionSite, frozenset[str]] = {}
         self._first_unseeded: dict[str, Consumption] = {}
+        # Every unseeded torch draw, with its place in execution order, and the place of the last
+        # weight load: an evaluation program overwrites the weights its model was built with.
+        self._torch_draws: list[tuple[int, Consumption]] = []
+        self._last_weight_load = -1
+        self._executed = 0
         # The project modules this file imports have run their top-level code before its own code.
         imported = project.import_effects(facts.module_name)
         self._walk(None, (), {rng for rng in RNGS if SEEDED[rng] in imported}, set())
@@ -125,12 +131,28 @@ class Program:
         return self.facts.main_block is not None and self.project.is_imported(self.facts.module_name)
 
     def unseeded(self) -> dict[str, Consumption]:
-        """Per RNG, its first draw with no seed before, unless a late seed (RPL105) explains it."""
+        """Per RNG, its first draw with no seed before, unless a late seed (RPL105) explains it.
+
+        In an evaluation program (it loads trained weights and computes no gradients), torch
+        draws up to its last weight load built the weights that load overwrites: the first
+        torch draw that counts comes after it (sampling noise, dropout in train mode).
+        """
+        first = dict(self._first_unseeded)
+        if TORCH in first and self._last_weight_load >= 0 and self._evaluation_program():
+            later = (c for place, c in self._torch_draws if place > self._last_weight_load)
+            after_load = next(later, None)
+            if after_load is None:
+                del first[TORCH]
+            else:
+                first[TORCH] = after_load
         return {
             rng: consumption
-            for rng, consumption in self._first_unseeded.items()
+            for rng, consumption in first.items()
             if not any(self._seeds_later(step, rng) for step in consumption.chain)
         }
+
+    def _evaluation_program(self) -> bool:
+        return self.project.only_evaluated(self.facts.module_name, MAIN_BLOCK)
 
     def seeds_anywhere(self) -> frozenset[str]:
         """The RNGs any code of the file seeds, directly or through the functions it calls."""
@@ -201,9 +223,15 @@ class Program:
                 self._walk(callee, (*prefix, step), seeded, visited)
                 seeded |= step.seeds
                 continue
+            self._executed += 1
             for rng in RNGS:
-                if rng in step.consumes and rng not in seeded and rng not in self._first_unseeded:
-                    self._first_unseeded[rng] = Consumption(rng, (*prefix, step))
+                if rng in step.consumes and rng not in seeded:
+                    consumption = Consumption(rng, (*prefix, step))
+                    self._first_unseeded.setdefault(rng, consumption)
+                    if rng == TORCH:
+                        self._torch_draws.append((self._executed, consumption))
+            if step.loads_weights:
+                self._last_weight_load = self._executed
             seeded |= step.seeds
 
     def _step(self, call: CallSite, owner: FunctionSite | None, index: int) -> Step:
@@ -215,6 +243,7 @@ class Program:
             # The parent neither gains the child's seeds nor draws what the child draws.
             return Step(call, owner, index, frozenset(seeds), frozenset(consumes), spawned, fresh_process=True)
         callee = None if self._configured(call.qualname) else self._local_callee(call) or self._dataset_in_process(call)
+        loads_weights = LOADS_WEIGHTS in call_effects(call, self.facts)
         if callee is not None:
             flow = self._flow(callee)
             seeds |= flow.seeds
@@ -224,9 +253,10 @@ class Program:
             seeds |= {rng for rng in RNGS if SEEDED[rng] in effects}
             # Order inside another file's function is not known: its seeds count as first.
             consumes |= {rng for rng in RNGS if DREW[rng] in effects} - seeds
+            loads_weights = loads_weights or LOADS_WEIGHTS in effects
             if self._outside_seed_helper(call.qualname):
                 seeds |= set(RNGS)
-        return Step(call, owner, index, frozenset(seeds), frozenset(consumes), callee)
+        return Step(call, owner, index, frozenset(seeds), frozenset(consumes), callee, loads_weights=loads_weights)
 
     def _flow(self, function: FunctionSite) -> Flow:
         if function in self._flows:
