@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from repro_lint.argparse_defaults import off_by_default
 from repro_lint.cst_values import literal_bool, string_value
 from repro_lint.rng import RNGS, consumed_rng, seeded_rngs
 
@@ -54,6 +55,7 @@ WEIGHT_LOADERS = frozenset({
 _WEIGHT_LOADING_METHODS = frozenset({"load_state_dict", "from_pretrained", "load_from_checkpoint"})
 SEEDED = {rng: f"seed:{rng}" for rng in RNGS}
 DREW = {rng: f"rng:{rng}" for rng in RNGS}
+_DRAWS = frozenset(DREW.values())
 
 
 def env_set(name: str) -> str:
@@ -133,7 +135,17 @@ def deterministic_mode(effects: frozenset[str]) -> str | None:
     return DETERMINISTIC_RAISES
 
 
+def runs_only_with_options(call: CallSite, facts: FileFacts) -> bool:
+    """The call sits under an `if` on a command-line option that is false with the parser's defaults
+    (`if args.seed is not None: torch.manual_seed(args.seed)`, `--seed` defaulting to None): run as
+    documented, it does not happen. What it would set (seeds, modes, flags) does not count; what it
+    would draw still does, so that a finding is not lost."""
+    return bool(call.guards) and off_by_default(call, facts) is not None
+
+
 def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:
+    if runs_only_with_options(call, facts):
+        return rng_call_effects(call) & _DRAWS
     effects = rng_call_effects(call) | deterministic_mode_effects(call)
     name = call.qualname
     if name in _GRADIENT_FUNCTIONS or call.method in _GRADIENT_METHODS:

@@ -70,6 +70,8 @@ class CallSite:
     # is evaluated in; only those that are in force when the call runs (not a `with` around
     # the `def` of the function that holds the call).
     contexts: tuple[tuple[cst.BaseExpression, Scope], ...] = ()
+    # The tests of the `if` statements whose body (not `else`) holds the call, in its function.
+    guards: tuple[cst.BaseExpression, ...] = ()
 
     def keyword(self, name: str) -> cst.Arg | None:
         return keyword_arg(self.node, name)
@@ -333,6 +335,7 @@ class _FactsBuilder:
         self.scope = facts.module_scope
         self.statements: list[Statement] = []
         self.contexts: list[tuple[cst.BaseExpression, Scope]] = []
+        self.guards: list[cst.BaseExpression] = []
         self.order = 0
 
     def build(self) -> None:
@@ -403,7 +406,13 @@ class _FactsBuilder:
             self.facts.main_block = node
         runs = literal_bool(node.test)
         if runs is None:
-            return True
+            self.walk(node.test)
+            self.guards.append(node.test)
+            self.walk(node.body)
+            self.guards.pop()
+            if node.orelse is not None:
+                self.walk(node.orelse)
+            return False
         # `if True:` / `if 0:`: the branch that never runs is not part of the program.
         if runs:
             self.walk(node.body)
@@ -421,10 +430,10 @@ class _FactsBuilder:
 
     def _walk_body_later(self, body: cst.CSTNode, decorators: Sequence[cst.Decorator], outer: Scope) -> None:
         """A function body runs when called: in its decorators' contexts, not in the `with` around the `def`."""
-        enclosing = self.contexts
-        self.contexts = [(d.decorator, outer) for d in decorators]
+        enclosing, guards = self.contexts, self.guards
+        self.contexts, self.guards = [(d.decorator, outer) for d in decorators], []
         self.walk(body)
-        self.contexts = enclosing
+        self.contexts, self.guards = enclosing, guards
 
     # scopes and bindings -----------------------------------------------
 
@@ -572,7 +581,7 @@ class _FactsBuilder:
     def visit_Call(self, node: cst.Call) -> None:
         statement = self.statements[-1] if self.statements else node
         self.facts.calls.append(
-            CallSite(node, self.scope, statement, self._next(), None, None, tuple(self.contexts))
+            CallSite(node, self.scope, statement, self._next(), None, None, tuple(self.contexts), tuple(self.guards))
         )
 
     def visit_Assign(self, node: cst.Assign) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from repro_lint.argparse_defaults import off_by_default
 from repro_lint.cst_values import literal_bool
 from repro_lint.effects import DREW, LOADS_WEIGHTS, SEEDED, call_effects
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
@@ -114,6 +115,8 @@ class Program:
         self._torch_draws: list[tuple[int, Consumption]] = []
         self._last_weight_load = -1
         self._executed = 0
+        # Per RNG, the test of an `if` whose seed runs only when a command-line option is given.
+        self.seeds_off_by_default: dict[str, cst.BaseExpression] = {}
         # The project modules this file imports have run their top-level code before its own code.
         imported = project.import_effects(facts.module_name)
         self._walk(None, (), {rng for rng in RNGS if SEEDED[rng] in imported}, set())
@@ -256,6 +259,13 @@ class Program:
             loads_weights = loads_weights or LOADS_WEIGHTS in effects
             if self._outside_seed_helper(call.qualname):
                 seeds |= set(RNGS)
+        off = off_by_default(call, self.facts) if call.guards else None
+        if off is not None:
+            # `if args.seed is not None: torch.manual_seed(args.seed)`, where `--seed` defaults to None:
+            # its seeds do not count, and the walk does not enter it (what it draws still counts).
+            for rng in seeds:
+                self.seeds_off_by_default.setdefault(rng, off)
+            seeds, callee = set(), None
         return Step(call, owner, index, frozenset(seeds), frozenset(consumes), callee, loads_weights=loads_weights)
 
     def _flow(self, function: FunctionSite) -> Flow:

@@ -22,7 +22,13 @@ from typing import Any, TypeVar
 
 import libcst as cst
 
-from repro_lint.effects import COMPUTES_GRADIENTS, LOADS_WEIGHTS, assignment_effects, call_effects
+from repro_lint.effects import (
+    COMPUTES_GRADIENTS,
+    LOADS_WEIGHTS,
+    assignment_effects,
+    call_effects,
+    runs_only_with_options,
+)
 from repro_lint.facts import CallSite, FileFacts, Scope
 
 
@@ -116,14 +122,16 @@ def summarize(facts: FileFacts) -> FileSummary:
     module_callees: list[str] = []
     for call in facts.calls:
         owner = _function_of(call.scope, facts)
+        # A call that runs only with command-line options passes on none of its callee's effects.
+        callee = call.qualname if call.qualname and not runs_only_with_options(call, facts) else None
         if owner is None:
             module_effects |= call_effects(call, facts)
-            if call.qualname:
-                module_callees.append(call.qualname)
+            if callee:
+                module_callees.append(callee)
             continue
         effects[owner] |= call_effects(call, facts)
-        if call.qualname:
-            callees[owner].append(call.qualname)
+        if callee:
+            callees[owner].append(callee)
     for site in facts.assignments:
         owner = _function_of(site.scope, facts)
         if owner is not None:
@@ -329,7 +337,9 @@ class ProjectFacts:
     def call_effects(self, call: CallSite, facts: FileFacts) -> frozenset[str]:
         """What this call does: its own effect plus its callee's, if the callee is ours."""
         direct = call_effects(call, facts)
-        return direct | self.effects_of(call.qualname) if call.qualname else direct
+        if not call.qualname or runs_only_with_options(call, facts):
+            return direct
+        return direct | self.effects_of(call.qualname)
 
     @_recorded
     def program_effects(self, module_name: str, function: str = "") -> frozenset[str]:

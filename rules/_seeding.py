@@ -185,6 +185,10 @@ def unseeded_rng_violations(program: Program, ctx: RuleContext, rng: str) -> Ite
     else:
         message = (f"`{callee}(...)` draws from {RNG_LABEL[rng]}, and the program reaches no seed for it "
                    "before this call")
+        guard = program.seeds_off_by_default.get(rng)
+        if guard is not None:
+            message += (f" when run with its defaults: its seed under `if {code_of(guard)}:` runs only when "
+                        "that command-line option is given")
         fix = seeding_block_fix(ctx.facts, unseeded, ctx.seed, program.seeding_starts_in_main_block())
     yield Violation(consumption.call.node, message + strict_note(reason), fix)
 
