@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from repro_lint.cst_values import argument, dotted, keyword_arg, literal_bool
+from repro_lint.cst_values import argument, dotted, keyword_arg, literal_bool, string_value
 from repro_lint.module_work import does_work, is_main_guard
 from repro_lint.traversal import FieldOrder, descendants, dispatch
 
@@ -250,6 +250,40 @@ class FileFacts:
                     if site.scope is call.scope and site.order < call.order
                     and isinstance(site.target, cst.Name) and site.target.value == name]
         return assigned[-1].value if assigned else None
+
+    def splatted_keywords(self, call: CallSite) -> dict[str, cst.Arg] | None:
+        """The keywords `call`'s `**name` splats pass, where each name was last assigned a dict
+        display with string keys or `dict(k=v, ...)` in the call's scope and never changed by
+        item; {} without splats; None when a splat (or any `*args`) could pass anything."""
+        keywords: dict[str, cst.Arg] = {}
+        for arg in call.node.args:
+            if not arg.star:
+                continue
+            if arg.star == "*" or not isinstance(arg.value, cst.Name):
+                return None
+            entries = self._dict_entries(arg.value.value, call)
+            if entries is None:
+                return None
+            keywords.update(entries)
+        return keywords
+
+    def _dict_entries(self, name: str, call: CallSite) -> dict[str, cst.Arg] | None:
+        changed = any(site.scope is call.scope and isinstance(site.target, cst.Subscript)
+                      and isinstance(site.target.value, cst.Name) and site.target.value.value == name
+                      for site in self.assignments)
+        value = None if changed else self.value_before(name, call)
+        if isinstance(value, cst.Dict):
+            entries: dict[str, cst.Arg] = {}
+            for element in value.elements:
+                key = string_value(element.key) if isinstance(element, cst.DictElement) else None
+                if key is None:  # a `**other` element, or a key that is not a literal string
+                    return None
+                entries[key] = cst.Arg(value=element.value, keyword=cst.Name(key))
+            return entries
+        if (isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "dict"
+                and all(a.keyword is not None and not a.star for a in value.args)):
+            return {a.keyword.value: a for a in value.args if a.keyword is not None}
+        return None
 
     def grad_disabled(self, call: CallSite) -> bool:
         """True when autograd is off where `call` runs: under `torch.no_grad()`, `torch.inference_mode()`

@@ -315,12 +315,13 @@ class Program:
         """For a `DataLoader` without workers, the same-file dataset's `__getitem__` (or `__iter__`):
         it runs in this process, drawing from its global RNGs. (Workers reseed those RNGs from
         torch's seed, which RPL301 covers.)"""
-        if call.qualname not in DATA_LOADERS or any(arg.star for arg in call.node.args):
+        splatted = self.facts.splatted_keywords(call) if call.qualname in DATA_LOADERS else None
+        if splatted is None:
             return None
-        workers = loader_argument(call.node, "num_workers")
+        workers = loader_argument(call.node, "num_workers", splatted)
         if workers is not None and literal_bool(workers.value) is not False:
             return None
-        dataset = loader_argument(call.node, "dataset")
+        dataset = loader_argument(call.node, "dataset", splatted)
         if dataset is None:
             return None
         cls = self._class_built_by(self._built_from(dataset.value, call), call.scope)

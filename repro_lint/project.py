@@ -36,6 +36,9 @@ from repro_lint.facts import CallSite, FileFacts, Scope
 class FunctionSummary:
     effects: frozenset[str]
     callees: tuple[str, ...]
+    # Called only under an `if` on a command-line option that is off by default: they run, so
+    # they are reachable, but what they do does not count as done (see `runs_only_with_options`).
+    optional_callees: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class FileSummary:
     imported_modules: frozenset[str]
     module_effects: frozenset[str] = frozenset()  # what the module's own top-level code does
     module_callees: tuple[str, ...] = ()  # what its top-level code calls
+    module_optional_callees: tuple[str, ...] = ()  # see `FunctionSummary.optional_callees`
     is_program: bool = False  # a script by its own code: see `FileFacts.is_program`
     has_main_block: bool = False  # a top-level `if __name__ == "__main__":`
     star_imports: tuple[str, ...] = ()  # `from m import *` at module level, in order
@@ -111,33 +115,24 @@ def _function_of(scope: Scope, facts: FileFacts) -> str | None:
 
 
 def summarize(facts: FileFacts) -> FileSummary:
-    effects: dict[str, set[str]] = {}
-    callees: dict[str, list[str]] = {}
+    # Keyed by function, "" for the module's top-level code.
+    effects: dict[str, set[str]] = {"": set()}
+    callees: dict[str, tuple[list[str], list[str]]] = {"": ([], [])}
     for function in facts.functions:
         key = _function_of(function.scope, facts)
         assert key is not None
         effects[key] = set()
-        callees[key] = []
-    module_effects: set[str] = set()
-    module_callees: list[str] = []
+        callees[key] = ([], [])
     for call in facts.calls:
-        owner = _function_of(call.scope, facts)
-        # A call that runs only with command-line options passes on none of its callee's effects.
-        callee = call.qualname if call.qualname and not runs_only_with_options(call, facts) else None
-        if owner is None:
-            module_effects |= call_effects(call, facts)
-            if callee:
-                module_callees.append(callee)
-            continue
+        owner = _function_of(call.scope, facts) or ""
         effects[owner] |= call_effects(call, facts)
-        if callee:
-            callees[owner].append(callee)
+        if call.qualname:
+            certain, optional = callees[owner]
+            (optional if runs_only_with_options(call, facts) else certain).append(call.qualname)
     for site in facts.assignments:
-        owner = _function_of(site.scope, facts)
-        if owner is not None:
-            effects[owner] |= assignment_effects(site, facts)
-        else:
-            module_effects |= assignment_effects(site, facts)
+        effects[_function_of(site.scope, facts) or ""] |= assignment_effects(site, facts)
+    module_effects = effects.pop("")
+    module_callees, module_optional_callees = callees.pop("")
     module_scope = facts.module_scope
     aliases = {
         name: next(iter(targets))
@@ -148,12 +143,15 @@ def summarize(facts: FileFacts) -> FileSummary:
     named_imports = {m for site in facts.imports if not site.star for m in site.modules}
     return FileSummary(
         module_name=facts.module_name,
-        functions={k: FunctionSummary(frozenset(effects[k]), tuple(callees[k])) for k in effects},
+        functions={
+            k: FunctionSummary(frozenset(effects[k]), tuple(callees[k][0]), tuple(callees[k][1])) for k in effects
+        },
         classes=frozenset(prefix + c.qualname for c in facts.classes),
         aliases=aliases,
         imported_modules=frozenset(m for site in facts.imports for m in site.modules),
         module_effects=frozenset(module_effects),
         module_callees=tuple(module_callees),
+        module_optional_callees=tuple(module_optional_callees),
         is_program=facts.is_program,
         has_main_block=facts.main_block is not None,
         star_imports=tuple(facts.star_imports),
@@ -414,7 +412,10 @@ class ProjectFacts:
         known = self._program_functions.get(index)
         if known is None:
             seen: set[str] = set()
-            pending = [self._canonical(c, frozenset()) for c in self.summaries[index].module_callees]
+            summary = self.summaries[index]
+            pending = [
+                self._canonical(c, frozenset()) for c in (*summary.module_callees, *summary.module_optional_callees)
+            ]
             while pending:
                 name = pending.pop()
                 if name in seen:
@@ -423,7 +424,9 @@ class ProjectFacts:
                 pending.extend(self._members().get(name, ()))
                 called = self._functions.get(name)
                 if called is not None:
-                    pending.extend(self._canonical(c, frozenset()) for c in called.callees)
+                    pending.extend(
+                        self._canonical(c, frozenset()) for c in (*called.callees, *called.optional_callees)
+                    )
             known = self._program_functions[index] = frozenset(seen & self._functions.keys())
         return known
 
@@ -532,7 +535,11 @@ class ProjectFacts:
         """Where the project functions and classes that `summary`'s code calls through star imports live."""
         if not self._has_star_imports:
             return
-        for callee in (*summary.module_callees, *(c for f in summary.functions.values() for c in f.callees)):
+        functions = summary.functions.values()
+        for callee in (
+            *summary.module_callees, *summary.module_optional_callees,
+            *(c for f in functions for c in (*f.callees, *f.optional_callees)),
+        ):
             target = self._canonical(callee, frozenset())
             if target != callee:
                 yield target

@@ -10,6 +10,7 @@ the aten ops torch 2.13 tags `nondeterministic_seeded`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import libcst as cst
@@ -62,9 +63,11 @@ _LOADER_POSITIONS = {
 }
 
 
-def loader_argument(call: cst.Call, name: str) -> cst.Arg | None:
-    """A `DataLoader(...)` call's argument `name`, passed by position or by keyword."""
-    return argument(call, _LOADER_POSITIONS[name], name)
+def loader_argument(call: cst.Call, name: str, splatted: Mapping[str, cst.Arg] | None = None) -> cst.Arg | None:
+    """A `DataLoader(...)` call's argument `name`, passed by position or by keyword, or by one of
+    the call's `**` splats (`splatted`: see `FileFacts.splatted_keywords`)."""
+    found = argument(call, _LOADER_POSITIONS[name], name)
+    return found if found is not None or splatted is None else splatted.get(name)
 
 
 _TORCH_INPLACE_SAMPLERS = frozenset(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from repro_lint.cst_values import argument, code_of, has_splat, is_none, keyword_arg
+from repro_lint.cst_values import argument, code_of, has_splat, is_none, keyword_arg, literal_bool
 from repro_lint.effects import DREW, SEEDED
 from repro_lint.facts import CallSite, FileFacts, FunctionSite, Scope, parameter_names
 from repro_lint.fixes import header_end
@@ -65,7 +65,7 @@ def per_sample_code_draws(ctx: RuleContext, loader: CallSite) -> bool:
     dataset's `__getitem__` or `__iter__`, or its `collate_fn` (a function, a class's
     `__call__`, or a method of an object), where that is project code whose effects say so."""
     for argument_name, methods in _PER_SAMPLE_CODE.items():
-        arg = loader_argument(loader.node, argument_name)
+        arg = argument_of(ctx.facts, loader, argument_name)
         if arg is None:
             continue
         value = arg.value
@@ -81,6 +81,73 @@ def per_sample_code_draws(ctx: RuleContext, loader: CallSite) -> bool:
         if any(DREW[rng] in ctx.project.effects_of(callee) for callee in callees for rng in RNGS):
             return True
     return False
+
+
+DRAWS_NOTHING = "its dataset draws no random numbers per sample (built-in data and fixed transforms only)"
+_DATA_ONLY_DATASETS = frozenset({"torch.utils.data.TensorDataset", "torch.utils.data.dataset.TensorDataset"})
+# torchvision transforms whose output is a function of their input: they draw nothing.
+_FIXED_TRANSFORMS = frozenset(
+    f"torchvision.transforms.{version}{name}"
+    for version in ("", "v2.")
+    for name in (
+        "Compose", "Resize", "CenterCrop", "FiveCrop", "TenCrop", "Pad", "Grayscale", "Normalize", "ToTensor",
+        "PILToTensor", "ToPILImage", "ConvertImageDtype", "ToImage", "ToDtype", "ToPureTensor",
+    )
+)
+_TRANSFORM_KEYWORDS = ("transform", "target_transform", "transforms")
+_MAX_TRANSFORM_DEPTH = 8
+
+
+def per_sample_code_draws_nothing(ctx: RuleContext, loader: CallSite) -> bool:
+    """Whether the loader's per-sample code provably draws no random numbers: no `collate_fn`, and a
+    `TensorDataset` or a torchvision dataset whose transforms are all fixed ones (`Resize`, `ToTensor`, ...),
+    built in the call or assigned in the same function. Worker seeds then change nothing."""
+    dataset = argument_of(ctx.facts, loader, "dataset")
+    if dataset is None or passes(argument_of(ctx.facts, loader, "collate_fn")):
+        return False
+    built = _resolved(ctx, dataset.value, loader)
+    if not isinstance(built, cst.Call) or has_splat(built):
+        return False
+    name = ctx.facts.qualname(built.func, loader.scope) or ""
+    if name in _DATA_ONLY_DATASETS:
+        return True
+    if not name.startswith("torchvision.datasets."):
+        return False
+    for position, arg in enumerate(built.args):
+        keyword = arg.keyword.value if arg.keyword is not None else None
+        if keyword in _TRANSFORM_KEYWORDS or (keyword is None and position > 0):
+            # A positional argument after the root may be a transform, unless it is a literal.
+            if not (keyword is None and _is_literal(arg.value)) and not _fixed_transform(ctx, arg.value, loader, 0):
+                return False
+    return True
+
+
+def _fixed_transform(ctx: RuleContext, expr: cst.BaseExpression, loader: CallSite, depth: int) -> bool:
+    expr = _resolved(ctx, expr, loader)
+    if is_none(expr):
+        return True
+    if depth > _MAX_TRANSFORM_DEPTH or not isinstance(expr, cst.Call) or has_splat(expr):
+        return False
+    name = ctx.facts.qualname(expr.func, loader.scope)
+    if name not in _FIXED_TRANSFORMS:
+        return False
+    if not name.endswith(".Compose"):
+        return True
+    steps = argument(expr, 0, "transforms")
+    return steps is not None and isinstance(steps.value, (cst.List, cst.Tuple)) and all(
+        _fixed_transform(ctx, step.value, loader, depth + 1) for step in steps.value.elements
+    )
+
+
+def _resolved(ctx: RuleContext, expr: cst.BaseExpression, loader: CallSite) -> cst.BaseExpression:
+    """A plain name's value where it was last assigned in the loader's function, else `expr`."""
+    if isinstance(expr, cst.Name):
+        return ctx.facts.value_before(expr.value, loader) or expr
+    return expr
+
+
+def _is_literal(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, (cst.SimpleString, cst.Integer, cst.Float)) or literal_bool(expr) is not None
 
 
 def _method_of_built_object(ctx: RuleContext, attribute: cst.Attribute, loader: CallSite) -> str | None:
@@ -100,8 +167,19 @@ def passes(arg: cst.Arg | None) -> bool:
 
 
 def dataloader_calls(facts: FileFacts) -> list[CallSite]:
-    """DataLoader calls whose arguments can all be read: none takes a `*` or `**` splat."""
-    return [site for site in facts.calls_to(*DATA_LOADERS) if not has_splat(site.node)]
+    """DataLoader calls whose arguments can all be read: no `*args`, and each `**` splat a dict
+    built in the same function (`loader_args = dict(num_workers=4)`)."""
+    return [site for site in facts.calls_to(*DATA_LOADERS) if facts.splatted_keywords(site) is not None]
+
+
+def argument_of(facts: FileFacts, loader: CallSite, name: str) -> cst.Arg | None:
+    """The loader's argument `name`, passed directly or through a readable `**` splat."""
+    return loader_argument(loader.node, name, facts.splatted_keywords(loader))
+
+
+def splat_passes_any(facts: FileFacts, loader: CallSite, names: Sequence[str]) -> bool:
+    """A splat passes one of `names` (as `None`): a keyword added for it would be passed twice."""
+    return bool(set(names) & (facts.splatted_keywords(loader) or {}).keys())
 
 
 def inline_random_samplers(facts: FileFacts) -> list[tuple[CallSite, cst.Call, int]]:

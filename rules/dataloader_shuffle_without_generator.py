@@ -6,15 +6,16 @@ import libcst as cst
 
 from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite
-from repro_lint.rng import loader_argument
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
+    argument_of,
     constant_value,
     dataloader_calls,
     inline_random_samplers,
     passes,
     seeded_generator,
+    splat_passes_any,
     strict_only,
     with_keywords,
 )
@@ -81,8 +82,8 @@ class DataloaderShuffleWithoutGenerator(Rule):
                 self._fix(ctx, loader, sampler, position),
             )
         for loader in dataloader_calls(ctx.facts):
-            shuffle = loader_argument(loader.node, "shuffle")
-            if shuffle is None or passes(loader_argument(loader.node, "generator")):
+            shuffle = argument_of(ctx.facts, loader, "shuffle")
+            if shuffle is None or passes(argument_of(ctx.facts, loader, "generator")):
                 continue
             value = constant_value(ctx, shuffle.value, loader.scope)
             reason = strict_only(ctx, loader)
@@ -101,6 +102,8 @@ class DataloaderShuffleWithoutGenerator(Rule):
 
     def _fix(self, ctx: RuleContext, loader: CallSite, target: cst.Call, position: int) -> Fix | None:
         """Give `target` (the loader, or its sampler) a seeded generator."""
+        if target is loader.node and splat_passes_any(ctx.facts, loader, ["generator"]):
+            return None
         generator = seeded_generator(ctx, loader.scope)
         if generator is None:
             return None

@@ -6,17 +6,20 @@ import libcst as cst
 
 from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite
-from repro_lint.rng import loader_argument
 from repro_lint.rule import SAFE, Edit, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
+    DRAWS_NOTHING,
     NO_TRAINING_DRAWS,
     WorkerSeedHelper,
+    argument_of,
     constant_value,
     dataloader_calls,
     passes,
     per_sample_code_draws,
+    per_sample_code_draws_nothing,
     seeded_generator,
+    splat_passes_any,
     strict_only,
     with_keywords,
     worker_seed_helper,
@@ -30,14 +33,18 @@ class DataloaderWorkerSeeding(Rule):
     What it does:
         Flags a `DataLoader` that starts worker processes (`num_workers` is not provably 0)
         without a `worker_init_fn` or without a `generator`, in every import form. A value
-        read from arguments or a config object counts as "not provably 0". Calls with a
-        `**kwargs` splat are skipped, since the splat may carry both.
+        read from arguments or a config object counts as "not provably 0". A `**` splat of a
+        dict built in the same function (`loader_args = dict(num_workers=4)`) is read; calls
+        with any other splat are skipped, since it may carry both.
 
         By default only where the streams really vary: a linted program runs the loader
         and never seeds torch, or the target torch is older than 1.9 (every worker then
         starts from the same numpy state). A program that calls `torch.manual_seed` gets
         the same base seed, and so the same worker streams for torch, `random` and numpy,
-        in every run. Strict mode reports every such loader, as robustness advice.
+        in every run. Nor by default where the worker streams cannot matter: no `collate_fn`,
+        and a `TensorDataset` or a torchvision dataset whose transforms are all fixed ones
+        (`Resize`, `CenterCrop`, `ToTensor`, `Normalize`, ...). Strict mode reports every
+        such loader, as robustness advice.
 
     Why it matters:
         Each worker's RNGs are seeded from a base seed that the loader draws from its
@@ -111,6 +118,8 @@ class DataloaderWorkerSeeding(Rule):
         if ctx.torch_version < (1, 9):
             return None
         reason = strict_only(ctx, call)
+        if reason is None and per_sample_code_draws_nothing(ctx, call):
+            return DRAWS_NOTHING
         if reason is None and ctx.only_evaluated_at(call.scope, call.node) and not per_sample_code_draws(ctx, call):
             return NO_TRAINING_DRAWS
         return reason
@@ -118,13 +127,13 @@ class DataloaderWorkerSeeding(Rule):
     def _unseeded_loaders(self, ctx: RuleContext) -> Iterator[tuple[CallSite, str, list[str]]]:
         """Loaders with workers and a missing seeding argument: (call, num_workers as described, missing)."""
         for call in dataloader_calls(ctx.facts):
-            workers = loader_argument(call.node, "num_workers")
+            workers = argument_of(ctx.facts, call, "num_workers")
             if workers is None:
                 continue
             value = constant_value(ctx, workers.value, call.scope)
             if value is not None and value <= 0:
                 continue
-            missing = [name for name in _POSITIONS if not passes(loader_argument(call.node, name))]
+            missing = [name for name in _POSITIONS if not passes(argument_of(ctx.facts, call, name))]
             if missing:
                 described = (
                     f"`num_workers={value}`" if value is not None
@@ -135,6 +144,8 @@ class DataloaderWorkerSeeding(Rule):
     def _fix(
         self, ctx: RuleContext, call: CallSite, missing: list[str], helper: WorkerSeedHelper | None
     ) -> Fix | None:
+        if splat_passes_any(ctx.facts, call, missing):
+            return None
         values: dict[str, cst.BaseExpression] = {}
         edits: list[Edit] = []
         if "worker_init_fn" in missing:
