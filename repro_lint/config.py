@@ -373,7 +373,38 @@ def declared_torch_requirement(root: Path) -> tuple[tuple[int, int], str] | None
         bound = _LOWER_BOUND.search(match.group("spec"))
         if bound:
             return parse_torch_version(bound.group(2), source), f"{source} ({requirement.strip()})"
+    for requirement, source in candidates:
+        implied = _torch_of_companion(requirement)
+        if implied is not None:
+            return implied, f"{source} ({requirement.strip()}, which pins torch)"
     return None
+
+
+_COMPANION = re.compile(r"^\s*(?P<name>torchvision|torchaudio|torchtext)\s*(\[[^\]]*\])?\s*(?P<spec>[^;#]*)$", re.I)
+# torchtext's last release, 0.18, requires torch 2.3.0: a project that needs it gets that torch.
+_LAST_TORCHTEXT_TORCH = (2, 3)
+
+
+def _torch_of_companion(requirement: str) -> tuple[int, int] | None:
+    """The torch a companion package's requirement pins, each of its releases requiring one torch
+    release: torchvision 0.15 needs torch 2.0 (and 0.14 needs 1.13), torchaudio and torchtext
+    follow their own numbering. An unversioned torchtext can only be installed with torch 2.3."""
+    match = _COMPANION.match(requirement)
+    if not match:
+        return None
+    name = match.group("name").lower()
+    bound = _LOWER_BOUND.search(match.group("spec"))
+    if bound is None:
+        return _LAST_TORCHTEXT_TORCH if name == "torchtext" and not match.group("spec").strip() else None
+    major, minor = parse_version(bound.group(2))
+    if name == "torchaudio" and major >= 1:
+        return (major, minor)  # torchaudio 2.x goes with torch 2.x
+    if major != 0:
+        return None
+    first_of_2 = 15  # torchvision 0.15, torchtext 0.15 and torchaudio 2.0 came with torch 2.0
+    if name == "torchaudio":
+        return (1, minor)
+    return (2, minor - first_of_2) if minor >= first_of_2 else (1, minor - 1)
 
 
 def installed_torch_version() -> tuple[int, int] | None:

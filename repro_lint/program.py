@@ -26,7 +26,7 @@ from repro_lint.cst_values import literal_bool
 from repro_lint.effects import DREW, LOADS_WEIGHTS, SEEDED, call_effects
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
 from repro_lint.project import MAIN_BLOCK, ProjectFacts
-from repro_lint.rng import DATA_LOADERS, RNGS, TORCH, consumed_rng, loader_argument, seeded_rngs
+from repro_lint.rng import DATA_LOADERS, RNGS, TORCH, consumed_rng, drawn_for_a_label, loader_argument, seeded_rngs
 from repro_lint.traversal import descendants
 
 # Packages whose seeding functions are known by name; anything else named like
@@ -240,7 +240,7 @@ class Program:
     def _step(self, call: CallSite, owner: FunctionSite | None, index: int) -> Step:
         seeds = set(seeded_rngs(call))
         consumed = consumed_rng(call)
-        consumes = {consumed} if consumed else set()
+        consumes = {consumed} if consumed and not drawn_for_a_label(call) else set()
         spawned = self._spawned(call)
         if spawned is not None:
             # The parent neither gains the child's seeds nor draws what the child draws.

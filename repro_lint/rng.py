@@ -160,6 +160,42 @@ def consumed_rng(call: CallSite) -> str | None:
     return None
 
 
+# Words of a name that holds a network address or a plotting colour: a value no result depends on.
+_LABEL_WORDS = frozenset({
+    "port", "url", "addr", "address", "host", "color", "colors", "colour", "colours", "palette",
+})
+
+
+def drawn_for_a_label(call: CallSite) -> bool:
+    """The draw's statement only stores a value under names for a port, an address or a colour
+    (`args.dist_url = f"tcp://localhost:{random.randrange(49152, 65535)}"`, `colors = random.sample(...)`):
+    two runs differ only in those."""
+    line = call.statement
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return False
+    statement = line.body[0]
+    if isinstance(statement, cst.Assign):
+        targets = [target.target for target in statement.targets]
+    elif isinstance(statement, cst.AnnAssign):
+        targets = [statement.target]
+    else:
+        return False
+    return all(_LABEL_WORDS & set(_target_name(target).lower().split("_")) for target in targets)
+
+
+def _target_name(target: cst.BaseExpression) -> str:
+    """`x`, `args.x` and `env["X"]` all give the name "x"/"X"."""
+    if isinstance(target, cst.Attribute):
+        return target.attr.value
+    if isinstance(target, cst.Name):
+        return target.value
+    if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+        index = target.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            return index.value.raw_value
+    return ""
+
+
 def _has_own_generator(call: CallSite) -> bool:
     generator = call.keyword("generator")
     return generator is not None and not (isinstance(generator.value, cst.Name) and generator.value.value == "None")

@@ -16,7 +16,9 @@ class UnseededPythonRandom(Rule):
         `random` module (`random.shuffle`, `random.choice`, `random.random`, ...) when no
         `random.seed(x)` or seeding helper runs before it. A local variable, parameter or
         attribute named `random` is not the module and is not checked; neither are
-        library modules, which only define things.
+        library modules, which only define things. A draw whose statement only stores the
+        value under a name for a port, an address or a colour (`args.dist_url`,
+        `os.environ["MASTER_PORT"]`, `bbox_colors`) is skipped: no result depends on it.
 
     Why it matters:
         The `random` module seeds itself from OS entropy at start-up, so shuffles,

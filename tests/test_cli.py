@@ -238,6 +238,19 @@ def test_torch_version_sources(cli, tmp_path: Path) -> None:
     assert result.returncode == 2 and "--torch-version: 'banana' is not a torch version" in result.stderr
 
 
+def test_torch_version_from_a_companion_package(cli, tmp_path: Path) -> None:
+    # Each torchvision, torchaudio and torchtext release requires one torch release.
+    for requirements, expected in [
+        ("torch\ntorchvision==0.16.2\n", "2.1 (from requirements.txt (torchvision==0.16.2, which pins torch))"),
+        ("torchaudio>=2.4\n", "2.4 (from requirements.txt (torchaudio>=2.4, which pins torch))"),
+        ("torchvision==0.13.1\n", "1.12 (from requirements.txt (torchvision==0.13.1, which pins torch))"),
+        ("numpy\ntorch\ntorchtext\n", "2.3 (from requirements.txt (torchtext, which pins torch))"),
+        ("torch>=2.5\ntorchvision==0.16.2\n", "2.5 (from requirements.txt (torch>=2.5))"),
+    ]:
+        write(tmp_path, "requirements.txt", requirements)
+        assert expected in cli("--show-settings", cwd=tmp_path).stdout, requirements
+
+
 def test_rules_table_and_rule_docs(cli) -> None:
     table = cli("rules").stdout.splitlines()
     assert table[0].split() == ["code", "name", "fixable", "summary"]
