@@ -110,10 +110,6 @@ def main(argv: Sequence[str]) -> int:
         signal.signal(signal.SIGTERM, previous_handler)
 
 
-def _progress_line(message: str) -> None:
-    print(f"repro-lint verify: {message}", file=sys.stderr, flush=True)
-
-
 def _error(message: str) -> None:
     print(f"repro-lint verify: error: {message}", file=sys.stderr)
 
@@ -125,6 +121,7 @@ def _run_mode(args: argparse.Namespace, script_args: list[str]) -> int:
         raise UsageError(f"{args.run}: no such file")
     from repro_lint.verify.findings import LintError, lint
     from repro_lint.verify.trace import (
+        RunProgress,
         RunSettings,
         render_json,
         render_text,
@@ -139,7 +136,7 @@ def _run_mode(args: argparse.Namespace, script_args: list[str]) -> int:
         raise UsageError(str(error)) from None
     settings = RunSettings(args.run, tuple(script_args), args.threads, args.max_ops,
                            args.timeout or DEFAULT_RUN_TIMEOUT)
-    report = verify_run(settings, findings, None if args.quiet else _progress_line, options.narrows_rules)
+    report = verify_run(settings, findings, None if args.quiet else RunProgress(), options.narrows_rules)
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
     if report["result"] == "failed":
         return EXIT_ERROR

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +73,12 @@ def run_child(
     ready: Path,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    while_running: Callable[[float], None] | None = None,
 ) -> ChildResult:
-    """Run `command`; kill its whole process group `timeout` seconds after `ready` appears, or on Ctrl-C."""
+    """Run `command`; kill its whole process group `timeout` seconds after `ready` appears, or on Ctrl-C.
+
+    `while_running` is called about 20 times a second, once the child is ready, with the seconds since.
+    """
     become_subreaper()
     already_running = set(descendants(os.getpid()))
     # A file, not a pipe: a chatty child cannot fill a pipe buffer and block.
@@ -91,7 +95,7 @@ def run_child(
         )
         reason = None
         try:
-            reason = _wait(child, started, timeout, ready)
+            reason = _wait(child, started, timeout, ready, while_running)
         finally:
             # Also after a normal exit: what the child started must not outlive the run,
             # including what left its process group (a new session, a double-forked daemon).
@@ -109,7 +113,8 @@ def run_child(
     return ChildResult(None if reason else child.returncode, reason, text, seconds)
 
 
-def _wait(child: subprocess.Popen, started: float, timeout: float, ready: Path) -> str | None:
+def _wait(child: subprocess.Popen, started: float, timeout: float, ready: Path,
+          while_running: Callable[[float], None] | None) -> str | None:
     """None when the child exits in time, else why it is to be killed."""
     ready_at: float | None = None
     while True:
@@ -123,6 +128,8 @@ def _wait(child: subprocess.Popen, started: float, timeout: float, ready: Path) 
             ready_at = now
         if ready_at is not None and now - ready_at >= timeout:
             return f"timed out after {timeout:g} s"
+        if ready_at is not None and while_running is not None:
+            while_running(now - ready_at)
         if ready_at is None and now - started >= STARTUP_LIMIT:
             return f"did not start within {STARTUP_LIMIT:g} s"
 

@@ -1,7 +1,8 @@
 """Mode 2: run the user's script three times under the op tracer and say where runs part.
 
 Runs 1 and 2 use the same environment (PYTHONHASHSEED, thread count); their
-traces are compared op by op. Run 3 enables
+traces (with the ops of DataLoader workers where the main process took their
+batches) are compared op by op. Run 3 enables
 `torch.use_deterministic_algorithms(True, warn_only=True)` and collects the
 nondeterminism alerts PyTorch raises, tied to the user's source lines. The
 children write their traces to a temporary folder and run with
@@ -13,11 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict, cast
+from typing import TextIO, TypedDict, cast
 
 from repro_lint.results import Finding
 from repro_lint.verify.findings import enclosing_function
@@ -47,9 +48,10 @@ class Trace(TypedDict):
     environment: TraceEnvironment
     exit_code: int
     total_ops: int
-    ops: list[list[str]]  # [name, location, shapes, digest]
+    ops: list[list[str]]  # [name, location, shapes, digest, origin: '' or 'worker 0, batch 3']
     alerts: list[Alert]
     reached: list[str]
+    devices: list[str]  # where the traced ops' outputs live: 'cpu', 'cuda:0'
 
 
 class _RunSummaryBase(TypedDict):
@@ -61,6 +63,7 @@ class RunSummary(_RunSummaryBase, total=False):
     exit_code: int
     ops: int
     ops_traced: int
+    devices: list[str]
     failure: str
     output: str
 
@@ -68,6 +71,7 @@ class RunSummary(_RunSummaryBase, total=False):
 class OpSide(TypedDict):
     op: str
     location: str
+    process: str  # 'main process', or the DataLoader worker and batch: 'DataLoader worker 0, batch 3'
     outputs: str
     hash: str
 
@@ -156,7 +160,7 @@ class TracedRun:
         data: RunSummary = {"run": self.label, "seconds": round(self.child.seconds, 2)}
         if self.trace is not None:
             data.update({"exit_code": self.trace["exit_code"], "ops": self.trace["total_ops"],
-                         "ops_traced": len(self.trace["ops"])})
+                         "ops_traced": len(self.trace["ops"]), "devices": self.trace["devices"]})
         if self.failed:
             data["failure"] = (self.child.describe_failure() if self.trace is None or self.child.timed_out
                                else f"exited with code {self.trace['exit_code']}")
@@ -164,24 +168,67 @@ class TracedRun:
         return data
 
 
+class RunProgress:
+    """Progress of the runs on stderr.
+
+    On a terminal, one line rewritten in place while a run runs (elapsed time, ops traced so
+    far); elsewhere (a pipe, a CI log) a plain line as each run starts and ends, and one every
+    `PIPE_EVERY_SECONDS` while it runs.
+    """
+
+    PIPE_EVERY_SECONDS = 30
+
+    def __init__(self, stream: TextIO | None = None, terminal: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.terminal = self.stream.isatty() if terminal is None else terminal
+        self._shown = ""
+        self._reported_at = 0
+
+    def started(self, label: str, script: Path) -> None:
+        self._reported_at = 0
+        self._line(f"run {label} of {script}: started")
+
+    def running(self, label: str, ops: int, seconds: float) -> None:
+        if self.terminal:
+            self._rewrite(f"run {label}: {ops} ops so far, {seconds:.0f} s")
+        elif seconds >= self._reported_at + self.PIPE_EVERY_SECONDS:
+            self._reported_at = int(seconds // self.PIPE_EVERY_SECONDS) * self.PIPE_EVERY_SECONDS
+            self._line(f"run {label}: {ops} ops so far, {self._reported_at} s")
+
+    def finished(self, label: str, outcome: str, seconds: float) -> None:
+        self._line(f"run {label}: {outcome} in {seconds:g} s")
+
+    def _rewrite(self, text: str) -> None:
+        line = f"repro-lint verify: {text}"
+        if line != self._shown:
+            self.stream.write("\r" + line.ljust(len(self._shown)))
+            self.stream.flush()
+            self._shown = line
+
+    def _line(self, text: str) -> None:
+        clear = "\r" + " " * len(self._shown) + "\r" if self._shown else ""
+        self._shown = ""
+        self.stream.write(f"{clear}repro-lint verify: {text}\n")
+        self.stream.flush()
+
+
 def verify_run(
-    settings: RunSettings, findings: list[Finding], progress: Callable[[str], None] | None = None,
+    settings: RunSettings, findings: list[Finding], progress: RunProgress | None = None,
     rules_narrowed: bool = False,
 ) -> RunReport:
     """Run the script (twice, then under deterministic mode) and build the report.
 
     `findings` are those of the script's project (its folder); the ones in files the runs
     reached are reported, and a divergence is matched to the one that predicted it.
-    `progress` gets a line as each run starts and ends.
     """
     def traced(label: str, threads: int | None, deterministic: bool, folder: Path) -> TracedRun:
         if progress is not None:
-            progress(f"run {label} of {settings.script}: started")
-        run = _traced(settings, label, threads, deterministic, folder)
+            progress.started(label, settings.script)
+        run = _traced(settings, label, threads, deterministic, folder, progress)
         if progress is not None:
             summary = run.summary()
             outcome = "failed" if run.failed else f"{summary.get('ops', 0)} ops"
-            progress(f"run {label}: {outcome} in {summary['seconds']:g} s")
+            progress.finished(label, outcome, summary["seconds"])
         return run
 
     with tempfile.TemporaryDirectory(prefix="repro-lint-trace-") as folder:
@@ -245,8 +292,9 @@ def _divergence(index: int, a: list[str] | None, b: list[str] | None) -> Diverge
     def side(entry: list[str] | None) -> OpSide | None:
         if entry is None:
             return None
-        op, location, shapes, digest = entry
-        return {"op": op, "location": location, "outputs": shapes, "hash": digest}
+        op, location, shapes, digest, origin = entry
+        process = f"DataLoader {origin}" if origin else "main process"
+        return {"op": op, "location": location, "process": process, "outputs": shapes, "hash": digest}
 
     return {"index": index, "run_1": side(a), "run_2": side(b)}
 
@@ -334,15 +382,26 @@ def _relative(path: str) -> str:
     return os.path.relpath(os.path.realpath(path), os.getcwd())
 
 
-def _traced(settings: RunSettings, label: str, threads: int | None, deterministic: bool, folder: Path) -> TracedRun:
-    trace_path = folder / f"trace-{label.replace(' ', '-')}.json"
-    ready = folder / f"ready-{label.replace(' ', '-')}"
+def _traced(settings: RunSettings, label: str, threads: int | None, deterministic: bool, folder: Path,
+            progress: RunProgress | None) -> TracedRun:
+    name = label.replace(" ", "-")
+    trace_path, ready, ops_so_far = folder / f"trace-{name}.json", folder / f"ready-{name}", folder / f"ops-{name}"
     spec = {"script": str(settings.script.resolve()), "args": list(settings.args), "threads": threads,
             "max_ops": settings.max_ops, "deterministic": deterministic, "trace": str(trace_path),
-            "ready": str(ready)}
-    spec_path = folder / f"spec-{label.replace(' ', '-')}.json"
+            "ready": str(ready), "progress": str(ops_so_far)}
+    spec_path = folder / f"spec-{name}.json"
     spec_path.write_text(json.dumps(spec))
-    child = run_child(python_module_command(WORKER, str(spec_path)), settings.timeout, ready, env=_child_env(threads))
+
+    def running(seconds: float) -> None:
+        if progress is not None:
+            try:
+                ops = int(ops_so_far.read_text())
+            except (OSError, ValueError):  # not written yet
+                ops = 0
+            progress.running(label, ops, seconds)
+
+    child = run_child(python_module_command(WORKER, str(spec_path)), settings.timeout, ready, env=_child_env(threads),
+                      while_running=running)
     trace = json.loads(trace_path.read_text()) if trace_path.exists() and not child.timed_out else None
     return TracedRun(label, child, trace)
 
@@ -370,6 +429,8 @@ def render_text(report: RunReport) -> str:
     lines = [f"{versions}PYTHONHASHSEED={env['PYTHONHASHSEED']}"]
     for run in report["runs"]:
         ops = f"{run['ops']} ops" if "ops" in run else "no trace"
+        if run.get("devices"):
+            ops += f" on {', '.join(run['devices'])}"
         lines.append(f"run {run['run']}: {ops}, {run['seconds']} s"
                      + (f" -- {run['failure']}" if "failure" in run else ""))
     if report["result"] == "failed":
@@ -400,15 +461,19 @@ def _divergence_lines(divergence: Divergence) -> list[str]:
     first, second = divergence["run_1"], divergence["run_2"]
     # compare() leaves both sides None only in a divergence with a note.
     where = cast(OpSide, first or second)
-    lines = [f"diverged at op #{divergence['index'] + 1}: {where['op']} at {where['location']}"]
+    lines = [f"diverged at op #{divergence['index'] + 1}: {where['op']} at {where['location']}{_in(where)}"]
     for label, side in (("run 1", first), ("run 2", second)):
         if side is None:
             lines.append(f"  {label}: (no more ops)")
         else:
-            detail = "" if side is where or (side["op"], side["location"]) == (where["op"], where["location"]) \
-                else f"{side['op']} at {side['location']} "
+            same = (side["op"], side["location"], side["process"]) == (where["op"], where["location"], where["process"])
+            detail = "" if side is where or same else f"{side['op']} at {side['location']}{_in(side)} "
             lines.append(f"  {label}: {detail}{side['outputs']} hash {side['hash']}")
     return lines
+
+
+def _in(side: OpSide) -> str:
+    return "" if side["process"] == "main process" else f" in {side['process']}"
 
 
 def _prediction_line(prediction: Prediction | None, rules_narrowed: bool) -> str:

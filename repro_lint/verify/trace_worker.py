@@ -4,27 +4,38 @@ Usage: python -m repro_lint.verify.trace_worker SPEC.json
 
 SPEC names the script, its arguments, the thread count, the op cap, whether to
 enable `use_deterministic_algorithms(True, warn_only=True)`, where to write
-the trace (JSON), and the `ready` file to create once torch is imported (the
-parent's timeout starts then). The trace is written even when the script fails, so that the
-parent can still compare what ran before the failure.
+the trace (JSON), the `ready` file to create once torch is imported (the
+parent's timeout starts then) and the `progress` file that holds the ops traced so far.
+The trace is written even when the script fails, so that the parent can still compare
+what ran before the failure.
+
+DataLoader worker processes are traced too: each worker loop runs under its own tracer and
+writes the ops of each batch it produces to a file, and the main process notes when it takes
+each batch; the trace holds a batch's worker ops where the main process took the batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
 import re
 import runpy
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import torch
+import torch.utils.data.dataloader
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
+from torch.utils.data._utils import worker as dataloader_worker
 
 from repro_lint.lifetime import end_group_with_parent
 
@@ -32,7 +43,7 @@ from repro_lint.lifetime import end_group_with_parent
 # deterministic program, so hashing them would report a false divergence.
 UNINITIALIZED_OUTPUT_OPS = frozenset({
     "aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
-    "aten.new_empty_strided", "aten.empty_permuted",
+    "aten.new_empty_strided", "aten.empty_permuted", "aten.resize_",
 })
 # Receiving a tensor from another process (a DataLoader worker's batch) rebuilds it here. When
 # that happens depends on which worker finished first, and the storage it points at may still be
@@ -50,6 +61,9 @@ _INTEGER_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int
 _DETERMINISM_WARNING = re.compile(r"deterministic", re.IGNORECASE)
 NO_USER_FRAME = "<no user frame>"
 RECEIVING = "<receiving from another process>"
+MAIN_PROCESS = ""  # the origin of an op the script's own process ran
+# How often the progress file is rewritten.
+PROGRESS_SECONDS = 0.5
 
 
 # Position weights (i + 1) * K + C: the digest tells apart tensors that hold the same values in
@@ -149,14 +163,20 @@ class OpTracer(TorchDispatchMode):
         super().__init__()
         self.frames = frames
         self.max_ops = max_ops
-        self.ops: list[list] = []  # [name, location, shapes, digest], digest filled by _flush
+        # [name, location, shapes, digest, origin]; the digest is filled in by flush, the
+        # origin is MAIN_PROCESS here and names the worker and batch for a worker's op.
+        self.ops: list[list] = []
+        self.recorded = 0  # ops recorded so far, also those taken away by take()
         self.total_ops = 0
         self.reached: set[str] = set()  # user lines that ran an op, past the cap too
+        self.devices: set[str] = set()  # where the traced ops' outputs live
         self.current_op = ""
+        # (ops recorded when the main process took a worker's batch, the worker's pid, the batch index)
+        self.batches_taken: list[tuple[int, int, int | None]] = []
         self._pending: list[tuple[int, torch.Tensor]] = []
         self._kernels: list[tuple[int, object]] = []  # (op index, DebugMode's kernel call) to hash once run
-        # Forked children (DataLoader workers) inherit the mode; their ops are not this run's trace.
-        self._pid = os.getpid()
+        # Forked children (DataLoader workers) inherit the mode; their ops are traced by their own tracer.
+        self.pid = os.getpid()
 
     @classmethod
     def ignore_compile_internals(cls) -> bool:
@@ -171,7 +191,7 @@ class OpTracer(TorchDispatchMode):
         return True
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if os.getpid() != self._pid:
+        if os.getpid() != self.pid:
             return func(*args, **(kwargs or {}))
         name = str(func.overloadpacket)
         self.current_op = str(func)
@@ -181,7 +201,7 @@ class OpTracer(TorchDispatchMode):
             return result
         self.total_ops += 1
         self.reached.add(location)
-        if len(self.ops) < self.max_ops and not name.startswith(NO_DATA_NAMESPACES):
+        if self.recorded < self.max_ops and not name.startswith(NO_DATA_NAMESPACES):
             self._record(str(func), name, location, result)
         return result
 
@@ -191,23 +211,23 @@ class OpTracer(TorchDispatchMode):
         Its digest is that of its tensor arguments after it ran, which DebugMode computes with
         `tensor_digest` when the launch finishes (`call.post_hashes`).
         """
-        if os.getpid() != self._pid:
+        if os.getpid() != self.pid:
             return
         location = self.frames.location()
         if location is None:
             return
         self.total_ops += 1
         self.reached.add(location)
-        if len(self.ops) >= self.max_ops:
+        if self.recorded >= self.max_ops:
             return
         tensors = [value for value in arguments.values() if isinstance(value, torch.Tensor)]
         self._kernels.append((len(self.ops), call))
-        self.ops.append([f"kernel.{name}", location, _shapes(tensors), None])
+        self._append([f"kernel.{name}", location, _shapes(tensors), None, MAIN_PROCESS], tensors)
 
     def _record(self, op: str, packet: str, location: str, result) -> None:
         leaves = tree_flatten(result)[0]
         tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
-        entry = [op, location, _shapes(tensors), None]
+        entry = [op, location, _shapes(tensors), None, MAIN_PROCESS]
         if packet in UNINITIALIZED_OUTPUT_OPS:
             entry[3] = "uninitialized"
         else:
@@ -221,9 +241,24 @@ class OpTracer(TorchDispatchMode):
                 # `.item()` and friends return Python scalars: the value is its own digest.
                 entry[3] = "value " + ",".join(repr(leaf) if isinstance(leaf, _DATA_VALUES) else "object"
                                               for leaf in leaves)
-        self.ops.append(entry)
+        self._append(entry, tensors)
         if len(self._pending) >= DIGEST_BATCH:
             self.flush()
+
+    def _append(self, entry: list, tensors: list[torch.Tensor]) -> None:
+        self.ops.append(entry)
+        self.recorded += 1
+        self.devices.update(str(t.device) for t in tensors)
+
+    def note_batch_taken(self, worker_pid: int, batch: int | None) -> None:
+        """The main process takes a worker's batch here: that batch's worker ops go at this point."""
+        self.batches_taken.append((len(self.ops), worker_pid, batch))
+
+    def take(self) -> list[list]:
+        """The ops recorded since the last take, with their digests; a worker sends them per batch."""
+        self.flush(final=True)
+        ops, self.ops = self.ops, []
+        return ops
 
     def flush(self, final: bool = False) -> None:
         waiting = []
@@ -334,6 +369,136 @@ class WarningCollector:
         return None
 
 
+# -- DataLoader workers ------------------------------------------------------------
+
+# The worker loop as torch defines it, read before install_worker_tracing replaces it (a spawned
+# worker imports this module afresh, so there too it is torch's own).
+_WORKER_LOOP = dataloader_worker._worker_loop
+
+
+def traced_worker_loop(config: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    """A DataLoader worker's loop under its own tracer; each batch's ops are appended to the worker's file.
+
+    `config` (root, max_ops, deterministic, segments) travels to the worker with the loop, so that a
+    spawned worker, which inherits nothing, traces as a forked one does. The worker's ops up to
+    each batch it sends (the first batch's include the worker's start: seeding, `worker_init_fn`)
+    are written before the batch is sent: every batch the main process took has its ops on file.
+    """
+    bound = inspect.signature(_WORKER_LOOP).bind(*args, **kwargs)
+    worker_id = bound.arguments["worker_id"]
+    if config["deterministic"]:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    frames = UserFrames(Path(config["root"]))
+    tracer = OpTracer(frames, config["max_ops"])
+    collector = WarningCollector(frames, tracer)
+    collector.install()
+    segments = Path(f"{config['segments']}.{os.getpid()}.jsonl")
+    seen_alerts = 0
+
+    def write_segment(batch: int) -> None:
+        nonlocal seen_alerts
+        segment = {"worker": worker_id, "pid": os.getpid(), "batch": batch, "ops": tracer.take(),
+                   "total_ops": tracer.total_ops, "reached": sorted(tracer.reached),
+                   "devices": sorted(tracer.devices), "alerts": collector.alerts[seen_alerts:]}
+        tracer.total_ops, tracer.reached, seen_alerts = 0, set(), len(collector.alerts)
+        with segments.open("a") as out:
+            out.write(json.dumps(segment) + "\n")
+
+    bound.arguments["data_queue"] = _BatchSendingQueue(bound.arguments["data_queue"], write_segment)
+    with tracer:
+        _WORKER_LOOP(*bound.args, **bound.kwargs)
+
+
+class _BatchSendingQueue:
+    """The worker's data queue, calling `before_batch(index)` before each batch is sent."""
+
+    def __init__(self, queue: Any, before_batch: Any):
+        self._queue = queue
+        self._before_batch = before_batch
+
+    def put(self, item: Any, *args: Any, **kwargs: Any) -> None:
+        index = item[0]
+        if isinstance(index, int):  # not an acknowledgement (a resumed iteration of persistent workers)
+            self._before_batch(index)
+        self._queue.put(item, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+
+def install_worker_tracing(tracer: OpTracer, config: dict[str, Any]) -> None:
+    """Trace the loops of DataLoader workers started from now on, and note where the main process takes each batch."""
+    dataloader_worker._worker_loop = functools.partial(traced_worker_loop, config)
+    iterator = torch.utils.data.dataloader._MultiProcessingDataLoaderIter
+    process_data = iterator._process_data
+
+    def taking_batch(self, data, worker_idx):
+        if os.getpid() == tracer.pid:
+            # In order (the default), the batch's index was counted just before this call;
+            # out of order, the worker's next batch is this one.
+            batch = self._rcvd_idx - 1 if getattr(self, "_in_order", True) else None
+            tracer.note_batch_taken(self._workers[worker_idx].pid, batch)
+        return process_data(self, data, worker_idx)
+
+    iterator._process_data = taking_batch  # type: ignore[method-assign]
+
+
+def merged_ops(tracer: OpTracer, segments_prefix: str) -> tuple[list[list], int, set[str], list[dict[str, str]]]:
+    """The main process's ops with each taken batch's worker ops where it was taken.
+
+    Returns the ops, the op count, the user lines reached and the alerts of the taken batches;
+    adds the devices of the worker ops to the tracer's.
+    Batches that no one took (prefetched when the loop ended) are left out: their timing, not
+    the program, decides whether a worker produced them.
+    """
+    by_pid: dict[int, list[dict]] = {}
+    for path in sorted(Path(segments_prefix).parent.glob(Path(segments_prefix).name + ".*.jsonl")):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):  # a worker killed while writing a batch no one took
+                segment = json.loads(line)
+                by_pid.setdefault(segment["pid"], []).append(segment)
+    ops: list[list] = []
+    total = tracer.total_ops
+    reached = set(tracer.reached)
+    alerts: list[dict[str, str]] = []
+    next_of: dict[int, int] = {}
+    copied = 0
+    for position, pid, batch in tracer.batches_taken:
+        ops.extend(tracer.ops[copied:position])
+        copied = position
+        segments = by_pid.get(pid, [])
+        start = next_of.get(pid, 0)
+        found = next((i for i in range(start, len(segments)) if batch is None or segments[i]["batch"] == batch), None)
+        if found is None:
+            continue
+        next_of[pid] = found + 1
+        segment = segments[found]
+        origin = f"worker {segment['worker']}, batch {segment['batch']}"
+        ops.extend([*entry[:4], origin] for entry in segment["ops"])
+        total += segment["total_ops"]
+        reached.update(segment["reached"])
+        tracer.devices.update(segment["devices"])
+        alerts.extend(segment["alerts"])
+    ops.extend(tracer.ops[copied:])
+    return ops[:tracer.max_ops], total, reached, alerts
+
+
+class ProgressWriter(threading.Thread):
+    """Writes the ops traced so far to a file twice a second, for the parent's progress line."""
+
+    def __init__(self, tracer: OpTracer, path: Path):
+        super().__init__(daemon=True)
+        self.tracer = tracer
+        self.path = path
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        partial = self.path.with_suffix(".partial")
+        while not self.stopped.wait(PROGRESS_SECONDS):
+            partial.write_text(str(self.tracer.total_ops))
+            os.replace(partial, self.path)
+
+
 def environment(threads: int) -> dict[str, object]:
     return {
         "torch": torch.__version__,
@@ -357,6 +522,11 @@ def main(spec_path: str) -> int:
     tracer = OpTracer(frames, spec["max_ops"])
     collector = WarningCollector(frames, tracer)
     collector.install()
+    segments = spec["trace"] + ".worker"
+    install_worker_tracing(tracer, {"root": str(script.parent), "max_ops": spec["max_ops"],
+                                    "deterministic": spec["deterministic"], "segments": segments})
+    progress = ProgressWriter(tracer, Path(spec["progress"]))
+    progress.start()
     sys.argv = [str(script), *spec["args"]]
     sys.path.insert(0, str(script.parent))
     exit_code = 0
@@ -370,18 +540,25 @@ def main(spec_path: str) -> int:
     except BaseException:  # noqa: BLE001 - the user's failure is reported, with the partial trace
         traceback.print_exc()
         exit_code = 1
+    progress.stopped.set()
     tracer.flush(final=True)
+    ops, total_ops, reached, worker_alerts = merged_ops(tracer, segments)
     trace = {
         "environment": environment(torch.get_num_threads()),
         "exit_code": exit_code,
-        "total_ops": tracer.total_ops,
-        "ops": tracer.ops,
-        "alerts": collector.alerts,
-        "reached": sorted(tracer.reached),
+        "total_ops": total_ops,
+        "ops": ops,
+        "alerts": collector.alerts + [alert for alert in worker_alerts if alert not in collector.alerts],
+        "reached": sorted(reached),
+        "devices": sorted(tracer.devices),
     }
     Path(spec["trace"]).write_text(json.dumps(trace))
     return exit_code
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    # Run the importable module, not this `__main__` copy of it: a spawned DataLoader worker
+    # unpickles `traced_worker_loop` by its module's name.
+    from repro_lint.verify import trace_worker
+
+    sys.exit(trace_worker.main(sys.argv[1]))
