@@ -397,7 +397,8 @@ class ProjectFacts:
         (a class built brings its methods, a function its nested functions), when there are
         any. A `__main__` block runs only in its own program. Otherwise, and for other
         module-level code, every program that is the module or imports
-        it: a method reached through an object or a callback is not followed by name.
+        it: a method reached through an object or a callback is not followed by name. The
+        module as a whole (no `function`) also runs in every program that calls one of its functions.
         """
         if function == MAIN_BLOCK:
             return [index for index, _ in self._programs() if self.summaries[index].module_name == module_name]
@@ -405,7 +406,13 @@ class ProjectFacts:
             calling = [index for index, _ in self._programs() if function in self._functions_run_by(index)]
             if calling:
                 return calling
-        return [index for index, reach in self._programs() if module_name in reach]
+            return [index for index, reach in self._programs() if module_name in reach]
+        # The module's code runs where a program imports it, or calls one of its functions by
+        # name through modules it does not import itself (`from .parts import *` in a model file).
+        summary = self._by_module.get(module_name)
+        own = summary.functions.keys() if summary is not None else frozenset()
+        return [index for index, reach in self._programs()
+                if module_name in reach or not own.isdisjoint(self._functions_run_by(index))]
 
     def _functions_run_by(self, index: int) -> frozenset[str]:
         """The project functions that program `index`'s top-level code reaches by name."""
