@@ -517,6 +517,57 @@ def test_kernel_launches_that_debug_mode_reports_join_the_trace(tmp_path):
     assert tracer.ops[1][0] == "aten.add_.Tensor"
 
 
+UNSEEDED = {
+    "shuffle": ("""\
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        if __name__ == "__main__":
+            weight = torch.full((4,), 0.5)
+            data = TensorDataset(torch.arange(32.0).reshape(8, 4))
+            for (x,) in DataLoader(data, batch_size=2, shuffle=True, num_workers=0):
+                print((x * weight).sum().item())
+    """, ("aten.random_.default", 7)),
+    "dropout": ("""\
+        import torch
+
+        x = torch.arange(8.0)
+        y = torch.nn.functional.dropout(x, 0.5)
+        print(y.sum().item())
+    """, ("aten.bernoulli_.float", 4)),
+    # A draw inside compiled code: inductor seeds its kernels with a draw at the compiled function.
+    "torch.compile": ("""\
+        import torch
+
+        @torch.compile
+        def noisy(x):
+            return (x + torch.rand_like(x)).relu()
+
+        print(noisy(torch.ones(8)).sum().item())
+    """, ("aten.randint.low_out", 3)),
+}
+
+
+@needs_torch
+@pytest.mark.parametrize("case", UNSEEDED)
+def test_unseeded_versions_name_the_first_divergent_op_and_line(tmp_path, monkeypatch, case):
+    if case == "torch.compile" and shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("torch.compile on the CPU (inductor) needs a C++ compiler")
+    source, (op, line) = UNSEEDED[case]
+    write(tmp_path, "unseeded.py", source)
+    monkeypatch.chdir(tmp_path)
+    settings = RunSettings(Path("unseeded.py"), (), 1, 100_000, 300.0)
+
+    # Runs 1 and 2 only: the deterministic-mode run adds nothing to where they part.
+    first, second = (trace._traced(settings, label, 1, False, tmp_path, None) for label in ("1", "2"))
+
+    assert not first.failed and not second.failed, first.child.output + second.child.output
+    comparison = trace.compare(first.completed_trace, second.completed_trace)
+    assert comparison["result"] == "diverged"
+    side = comparison["divergence"]["run_1"]
+    assert (side["op"], side["location"], side["process"]) == (op, f"unseeded.py:{line}", "main process")
+
+
 # -- DataLoader workers, progress while a run runs ------------------------------------
 
 
