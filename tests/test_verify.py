@@ -430,6 +430,21 @@ def test_a_divergence_is_matched_to_the_finding_that_predicted_it(tmp_path, monk
         "RPL101", "train.py", 2, "the program is unseeded")
 
 
+def test_a_reached_cuda_only_op_on_a_run_without_cuda_is_not_observable_not_clean(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    index_add = Finding("RPL402", "name", "index_add_", "train.py", 5, 1, 5, 2, "warning", op="index_add")
+    put = Finding("RPL401", "name", "put_", "train.py", 6, 1, 6, 2, "warning", op="put_no_accumulate")
+    op_devices = {"index_add": "cuda", "put_no_accumulate": "any"}
+    reached = {"train.py:5", "train.py:6"}
+
+    on_cpu = trace.runtime_status([index_add, put], [], reached, {"cpu"}, op_devices)
+    on_cuda = trace.runtime_status([index_add, put], [], reached, {"cpu", "cuda:0"}, op_devices)
+
+    assert [f["status"] for f in on_cpu] == [
+        "reached, not observable here (needs CUDA; the runs' ops ran on cpu)", "reached, no alert"]
+    assert [f["status"] for f in on_cuda] == ["reached, no alert", "reached, no alert"]
+
+
 def test_verify_takes_the_torch_version_check_takes(tmp_path, monkeypatch, capsys):
     write(tmp_path, "clean.py", "import torch\n")
     monkeypatch.chdir(tmp_path)

@@ -119,6 +119,7 @@ def _run_mode(args: argparse.Namespace, script_args: list[str]) -> int:
         raise UsageError("--run takes one script; give paths or --op without --run")
     if not args.run.is_file():
         raise UsageError(f"{args.run}: no such file")
+    from repro_lint.catalog import CatalogError, load_catalog
     from repro_lint.verify.findings import LintError, lint
     from repro_lint.verify.trace import (
         RunProgress,
@@ -132,11 +133,14 @@ def _run_mode(args: argparse.Namespace, script_args: list[str]) -> int:
     try:
         # The script's project: the folder whose files the tracer counts as the user's code.
         findings = lint([args.run.parent], options)
+        op_devices = {entry.id: entry.device for entry in load_catalog().ops}
     except LintError as error:
         raise UsageError(str(error)) from None
+    except CatalogError as error:
+        raise UsageError(f"op catalog: {error}") from None
     settings = RunSettings(args.run, tuple(script_args), args.threads, args.max_ops,
                            args.timeout or DEFAULT_RUN_TIMEOUT)
-    report = verify_run(settings, findings, None if args.quiet else RunProgress(), options.narrows_rules)
+    report = verify_run(settings, findings, None if args.quiet else RunProgress(), options.narrows_rules, op_devices)
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
     if report["result"] == "failed":
         return EXIT_ERROR

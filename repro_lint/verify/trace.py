@@ -16,12 +16,14 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypedDict, cast
 
 from repro_lint.results import Finding
 from repro_lint.verify.findings import enclosing_function
+from repro_lint.verify.probes import ACCELERATORS
 from repro_lint.verify.processes import ChildResult, python_module_command, run_child
 
 WORKER = "repro_lint.verify.trace_worker"
@@ -214,12 +216,13 @@ class RunProgress:
 
 def verify_run(
     settings: RunSettings, findings: list[Finding], progress: RunProgress | None = None,
-    rules_narrowed: bool = False,
+    rules_narrowed: bool = False, op_devices: Mapping[str, str] | None = None,
 ) -> RunReport:
     """Run the script (twice, then under deterministic mode) and build the report.
 
     `findings` are those of the script's project (its folder); the ones in files the runs
     reached are reported, and a divergence is matched to the one that predicted it.
+    `op_devices` gives the catalog's device condition of each op ('cuda', 'any', ...).
     """
     def traced(label: str, threads: int | None, deterministic: bool, folder: Path) -> TracedRun:
         if progress is not None:
@@ -256,7 +259,8 @@ def verify_run(
     reached = {op[1] for run in runs for op in run.completed_trace["ops"]} | set(runs[2].completed_trace["reached"])
     files = program_files(settings.script, reached)
     in_program = [finding for finding in findings if _relative(finding.path) in files]
-    report["findings"] = runtime_status(in_program, alerts, reached)
+    devices = {device for run in runs for device in run.completed_trace["devices"]}
+    report["findings"] = runtime_status(in_program, alerts, reached, devices, op_devices or {})
     if report["result"] == "diverged":
         report["prediction"] = predict(report["divergence"], in_program)
         report["rules_narrowed"] = rules_narrowed
@@ -354,11 +358,15 @@ def _prediction(finding: Finding, how: str) -> Prediction:
             "message": finding.message, "how": how}
 
 
-def runtime_status(findings: list[Finding], alerts: list[Alert], reached: set[str]) -> list[FindingStatus]:
+def runtime_status(findings: list[Finding], alerts: list[Alert], reached: set[str], devices: set[str],
+                   op_devices: Mapping[str, str]) -> list[FindingStatus]:
     """Each finding that names an op, marked 'confirmed at runtime', 'reached, no alert' or 'not reached'.
 
+    A reached op whose catalog condition is a device (CUDA, MPS) that none of the runs' ops ran
+    on is 'reached, not observable here': no alert there says nothing about that device.
     Other findings (flags, seeding) have no op of their own that a trace could show running.
     """
+    device_types = {device.split(":")[0] for device in devices}
     alerted = {alert["location"] for alert in alerts}
     marked: list[FindingStatus] = []
     for finding in findings:
@@ -368,6 +376,9 @@ def runtime_status(findings: list[Finding], alerts: list[Alert], reached: set[st
         location = f"{_relative(finding.path)}:{finding.line}"
         if location in alerted:
             status = "confirmed at runtime"
+        elif location in reached and op_devices.get(op) in ACCELERATORS and op_devices[op] not in device_types:
+            status = (f"reached, not observable here (needs {ACCELERATORS[op_devices[op]]}; "
+                      f"the runs' ops ran on {', '.join(sorted(devices)) or 'no device'})")
         elif location in reached:
             status = "reached, no alert"
         else:
