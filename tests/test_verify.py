@@ -474,6 +474,20 @@ def test_run_reports_progress_per_run_unless_quiet(tmp_path, monkeypatch, capsys
     assert " ops in " in err[1]
 
 
+def test_probe_progress_on_a_terminal_is_a_bar_with_the_elapsed_time():
+    import io
+
+    stream = io.StringIO()
+    progress = probes.TerminalProgress(stream)
+    progress(0, 2, "put_no_accumulate on cpu")
+    progress(1, 2, "index_add on cpu")
+    progress(2, 2, "")
+    shown = stream.getvalue().split("\r")
+    assert shown[1].startswith("[....................] 0/2 put_no_accumulate on cpu, 0 s")
+    assert shown[2].startswith("[##########..........] 1/2 index_add on cpu, ") and shown[2].rstrip().endswith(" s")
+    assert shown[3].strip() == ""  # cleared at the end
+
+
 @needs_torch
 def test_probes_report_progress_per_probe_unless_quiet(capsys):
     repro_lint_main(["verify", "--op", "put_no_accumulate", "--runs", "2", "--device", "cpu"])

@@ -171,7 +171,7 @@ def _probe_mode(args: argparse.Namespace) -> int:
     devices = _devices(machine, args.device)
     settings = probes.ProbeSettings(runs=args.runs, threads=machine["threads"],
                                     timeout=args.timeout or DEFAULT_PROBE_TIMEOUT)
-    progress = None if args.quiet else probes.terminal_progress if sys.stderr.isatty() else probes.line_progress
+    progress = None if args.quiet else probes.TerminalProgress() if sys.stderr.isatty() else probes.line_progress
     results = probes.run_probes(sites, devices, settings, progress)
     render = probes.render_json if args.format == "json" else probes.render_text
     sys.stdout.write(render(machine, settings, results))

@@ -11,10 +11,11 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import TextIO, TypedDict
 
 from repro_lint.verify.processes import ChildResult, python_module_command, run_child
 
@@ -287,10 +288,18 @@ def line_progress(done: int, total: int, label: str) -> None:
         print(f"repro-lint verify: probe {done + 1}/{total}: {label}", file=sys.stderr, flush=True)
 
 
-def terminal_progress(done: int, total: int, label: str) -> None:
-    """A one-line progress bar on stderr, rewritten in place."""
-    width = 20
-    filled = width * done // max(total, 1)
-    text = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}"
-    sys.stderr.write(text.ljust(80)[:120] if done < total else "\r" + " " * 80 + "\r")
-    sys.stderr.flush()
+class TerminalProgress:
+    """A one-line progress bar on stderr, rewritten in place, with the time since the first probe started."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.started: float | None = None
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        now = time.monotonic()
+        self.started = now if self.started is None else self.started
+        width = 20
+        filled = width * done // max(total, 1)
+        text = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}, {now - self.started:.0f} s"
+        self.stream.write(text.ljust(80)[:120] if done < total else "\r" + " " * 80 + "\r")
+        self.stream.flush()
