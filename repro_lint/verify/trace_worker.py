@@ -27,6 +27,7 @@ import sys
 import threading
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -414,7 +415,7 @@ def traced_worker_loop(config: dict[str, Any], *args: Any, **kwargs: Any) -> Non
 class _BatchSendingQueue:
     """The worker's data queue, calling `before_batch(index)` before each batch is sent."""
 
-    def __init__(self, queue: Any, before_batch: Any):
+    def __init__(self, queue: Any, before_batch: Callable[[int], None]):
         self._queue = queue
         self._before_batch = before_batch
 
