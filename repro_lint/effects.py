@@ -53,6 +53,8 @@ WEIGHT_LOADERS = frozenset({
     "torch.load", "torch.hub.load_state_dict_from_url", "torch.utils.model_zoo.load_url", "safetensors.torch.load_file",
 })
 _WEIGHT_LOADING_METHODS = frozenset({"load_state_dict", "from_pretrained", "load_from_checkpoint"})
+# Calls code the linter cannot see: a callable held in a variable or attribute (`self.transform(x)`).
+OPAQUE_CALL = "call:opaque"
 SEEDED = {rng: f"seed:{rng}" for rng in RNGS}
 DREW = {rng: f"rng:{rng}" for rng in RNGS}
 _DRAWS = frozenset(DREW.values())

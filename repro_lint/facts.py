@@ -251,6 +251,19 @@ class FileFacts:
                     and isinstance(site.target, cst.Name) and site.target.value == name]
         return assigned[-1].value if assigned else None
 
+    def values_before(self, name: str, call: CallSite) -> list[cst.BaseExpression]:
+        """Every value assigned to the plain name `name` in `call`'s scope before `call`, on any
+        path; for `a, b = f(...)`, the whole `f(...)`."""
+        values: list[cst.BaseExpression] = []
+        for site in self.assignments:
+            if (site.scope is call.scope and site.order < call.order
+                    and isinstance(site.target, cst.Name) and site.target.value == name):
+                whole = site.node.value if isinstance(site.node, cst.Assign) else None
+                value = site.value if site.value is not None else whole
+                if value is not None:
+                    values.append(value)
+        return values
+
     def splatted_keywords(self, call: CallSite) -> dict[str, cst.Arg] | None:
         """The keywords `call`'s `**name` splats pass, where each name was last assigned a dict
         display with string keys or `dict(k=v, ...)` in the call's scope and never changed by

@@ -24,7 +24,9 @@ import libcst as cst
 
 from repro_lint.effects import (
     COMPUTES_GRADIENTS,
+    DREW,
     LOADS_WEIGHTS,
+    OPAQUE_CALL,
     assignment_effects,
     call_effects,
     runs_only_with_options,
@@ -39,6 +41,27 @@ class FunctionSummary:
     # Called only under an `if` on a command-line option that is off by default: they run, so
     # they are reachable, but what they do does not count as done (see `runs_only_with_options`).
     optional_callees: tuple[str, ...] = ()
+
+
+def _own_method(call: CallSite, methods: set[str], prefix: str) -> str | None:
+    """`self.m(...)` in a method of class `C` that defines `m`: the project function `C.m`."""
+    func = call.node.func
+    scope = call.scope
+    if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"):
+        return None
+    if scope.kind != "function" or scope.parent is None or scope.parent.kind != "class":
+        return None
+    method = f"{scope.parent.qualname}.{func.attr.value}"
+    return prefix + method if method in methods else None
+
+
+def _calls_a_held_callable(call: CallSite) -> bool:
+    """`fn(x)`, `self.transform(x)`, `make()(x)`: what runs is decided at run time. A method of
+    another value (`image.resize(...)`) is taken to be that value's own, known code."""
+    func = call.node.func
+    if isinstance(func, cst.Attribute):
+        return isinstance(func.value, cst.Name) and func.value.value == "self"
+    return True
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,7 @@ class FileSummary:
     # Modules imported only by `*`: a program runs their code only where it calls what they define.
     star_only_imports: frozenset[str] = frozenset()
     namespace_names: tuple[str, ...] = ()  # see `namespace_names`
+    class_bases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the resolved bases of each class
 
 
 def module_name_for(path: Path) -> tuple[str, bool]:
@@ -115,6 +139,7 @@ def _function_of(scope: Scope, facts: FileFacts) -> str | None:
 
 
 def summarize(facts: FileFacts) -> FileSummary:
+    prefix = f"{facts.module_name}." if facts.module_name else ""
     # Keyed by function, "" for the module's top-level code.
     effects: dict[str, set[str]] = {"": set()}
     callees: dict[str, tuple[list[str], list[str]]] = {"": ([], [])}
@@ -123,12 +148,16 @@ def summarize(facts: FileFacts) -> FileSummary:
         assert key is not None
         effects[key] = set()
         callees[key] = ([], [])
+    methods = {function.scope.qualname for function in facts.functions}
     for call in facts.calls:
         owner = _function_of(call.scope, facts) or ""
         effects[owner] |= call_effects(call, facts)
-        if call.qualname:
+        callee = call.qualname or _own_method(call, methods, prefix)
+        if callee:
             certain, optional = callees[owner]
-            (optional if runs_only_with_options(call, facts) else certain).append(call.qualname)
+            (optional if runs_only_with_options(call, facts) else certain).append(callee)
+        elif _calls_a_held_callable(call):
+            effects[owner].add(OPAQUE_CALL)
     for site in facts.assignments:
         effects[_function_of(site.scope, facts) or ""] |= assignment_effects(site, facts)
     module_effects = effects.pop("")
@@ -139,7 +168,6 @@ def summarize(facts: FileFacts) -> FileSummary:
         for name, targets in module_scope.imports.items()
         if len(targets) == 1 and name not in module_scope.locals
     }
-    prefix = f"{facts.module_name}." if facts.module_name else ""
     named_imports = {m for site in facts.imports if not site.star for m in site.modules}
     return FileSummary(
         module_name=facts.module_name,
@@ -147,6 +175,7 @@ def summarize(facts: FileFacts) -> FileSummary:
             k: FunctionSummary(frozenset(effects[k]), tuple(callees[k][0]), tuple(callees[k][1])) for k in effects
         },
         classes=frozenset(prefix + c.qualname for c in facts.classes),
+        class_bases={prefix + c.qualname: c.base_qualnames for c in facts.classes},
         aliases=aliases,
         imported_modules=frozenset(m for site in facts.imports for m in site.modules),
         module_effects=frozenset(module_effects),
@@ -162,6 +191,12 @@ def summarize(facts: FileFacts) -> FileSummary:
 
 Query = tuple[str, tuple[str, ...]]  # (method name, arguments)
 _MAX_ALIAS_DEPTH = 64  # re-exports of re-exports: real code needs a handful
+# Libraries whose functions draw random numbers only where `repro_lint.rng` lists them.
+_NON_DRAWING_LIBRARIES = tuple(f"{name}." for name in (
+    "builtins", "numpy", "torch", "PIL", "cv2", "os", "pathlib", "math", "json", "re", "glob", "io", "csv",
+    "pickle", "copy", "functools", "itertools", "collections", "logging", "h5py", "pandas", "lmdb", "imageio",
+))
+
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -193,11 +228,13 @@ class ProjectFacts:
     def __post_init__(self) -> None:
         self._functions: dict[str, FunctionSummary] = {}
         self._classes: set[str] = set()
+        self._class_bases: dict[str, tuple[str, ...]] = {}
         self._aliases: dict[str, str] = {}
         self._modules: set[str] = set()
         for summary in self.summaries:
             self._functions.update(summary.functions)
             self._classes |= summary.classes
+            self._class_bases.update(summary.class_bases)
             self._modules.add(summary.module_name)
             for name, target in summary.aliases.items():
                 self._aliases[f"{summary.module_name}.{name}"] = target
@@ -413,6 +450,45 @@ class ProjectFacts:
         own = summary.functions.keys() if summary is not None else frozenset()
         return [index for index, reach in self._programs()
                 if module_name in reach or not own.isdisjoint(self._functions_run_by(index))]
+
+    @_recorded
+    def method_of(self, class_name: str, method: str) -> str | None:
+        """The project function `class_name.method` is, defined in the class or inherited from a project base."""
+        pending, seen = [self.canonical(class_name)], set()
+        while pending:
+            name = pending.pop(0)
+            if name in seen or name not in self._classes:
+                continue
+            seen.add(name)
+            if f"{name}.{method}" in self._functions:
+                return f"{name}.{method}"
+            pending.extend(self._canonical(base, frozenset()) for base in self._class_bases.get(name, ()))
+        return None
+
+    @_recorded
+    def draws_nothing(self, qualname: str) -> bool:
+        """Whether calling project function `qualname` provably draws no random numbers: neither
+        it nor the project code it calls draws, calls a callable held in a variable or attribute,
+        or calls outside code other than libraries that draw only through functions we know."""
+        pending, seen = [self.canonical(qualname)], set()
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self._classes:
+                name = f"{name}.__init__"
+                if name not in self._functions:
+                    continue
+            summary = self._functions.get(name)
+            if summary is None:
+                if not name.startswith(_NON_DRAWING_LIBRARIES):
+                    return False
+                continue
+            if OPAQUE_CALL in summary.effects or any(DREW[rng] in summary.effects for rng in DREW):
+                return False
+            pending.extend(self._canonical(c, frozenset()) for c in (*summary.callees, *summary.optional_callees))
+        return True
 
     def _functions_run_by(self, index: int) -> frozenset[str]:
         """The project functions that program `index`'s top-level code reaches by name."""

@@ -100,17 +100,50 @@ _MAX_TRANSFORM_DEPTH = 8
 
 def per_sample_code_draws_nothing(ctx: RuleContext, loader: CallSite) -> bool:
     """Whether the loader's per-sample code provably draws no random numbers: no `collate_fn`, and a
-    `TensorDataset` or a torchvision dataset whose transforms are all fixed ones (`Resize`, `ToTensor`, ...),
-    built in the call or assigned in the same function. Worker seeds then change nothing."""
+    dataset built in the call or in the same function (also through `random_split` or `Subset`) that is a
+    `TensorDataset`, a torchvision dataset whose transforms are all fixed ones (`Resize`, `ToTensor`, ...),
+    or a project dataset whose `__getitem__` provably draws nothing. Worker seeds then change nothing."""
     dataset = argument_of(ctx.facts, loader, "dataset")
     if dataset is None or passes(argument_of(ctx.facts, loader, "collate_fn")):
         return False
-    built = _resolved(ctx, dataset.value, loader)
-    if not isinstance(built, cst.Call) or has_splat(built):
-        return False
+    built = _datasets_built(ctx, dataset.value, loader, 0)
+    return built is not None and all(_dataset_draws_nothing(ctx, call, loader) for call in built)
+
+
+_DATASET_VIEWS = frozenset(
+    f"torch.utils.data.{module}{name}" for module in ("", "dataset.") for name in ("random_split", "Subset")
+)
+
+
+def _datasets_built(ctx: RuleContext, expr: cst.BaseExpression, loader: CallSite, depth: int) -> list[cst.Call] | None:
+    """Every call that may have built the dataset `expr`, following names assigned in the loader's
+    function and the dataset a `random_split` or `Subset` views; None when one cannot be told."""
+    if depth > _MAX_TRANSFORM_DEPTH:
+        return None
+    if isinstance(expr, cst.Name):
+        values = ctx.facts.values_before(expr.value, loader)
+        found: list[cst.Call] = []
+        for value in values:
+            built = _datasets_built(ctx, value, loader, depth + 1)
+            if built is None:
+                return None
+            found += built
+        return found or None
+    if not isinstance(expr, cst.Call) or has_splat(expr):
+        return None
+    if ctx.facts.qualname(expr.func, loader.scope) in _DATASET_VIEWS:
+        viewed = argument(expr, 0, "dataset")
+        return _datasets_built(ctx, viewed.value, loader, depth + 1) if viewed is not None else None
+    return [expr]
+
+
+def _dataset_draws_nothing(ctx: RuleContext, built: cst.Call, loader: CallSite) -> bool:
     name = ctx.facts.qualname(built.func, loader.scope) or ""
     if name in _DATA_ONLY_DATASETS:
         return True
+    if ctx.project.is_project_class(name):
+        method = ctx.project.method_of(name, "__getitem__") or ctx.project.method_of(name, "__iter__")
+        return method is not None and ctx.project.draws_nothing(method)
     if not name.startswith("torchvision.datasets."):
         return False
     for position, arg in enumerate(built.args):

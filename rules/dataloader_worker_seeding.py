@@ -42,9 +42,11 @@ class DataloaderWorkerSeeding(Rule):
         starts from the same numpy state). A program that calls `torch.manual_seed` gets
         the same base seed, and so the same worker streams for torch, `random` and numpy,
         in every run. Nor by default where the worker streams cannot matter: no `collate_fn`,
-        and a `TensorDataset` or a torchvision dataset whose transforms are all fixed ones
-        (`Resize`, `CenterCrop`, `ToTensor`, `Normalize`, ...). Strict mode reports every
-        such loader, as robustness advice.
+        and a `TensorDataset`, a torchvision dataset whose transforms are all fixed ones
+        (`Resize`, `CenterCrop`, `ToTensor`, `Normalize`, ...), or a project dataset whose
+        `__getitem__` provably draws nothing (it calls no callable held in a variable or
+        attribute, such as `self.transform`, and no library the linter does not know).
+        Strict mode reports every such loader, as robustness advice.
 
     Why it matters:
         Each worker's RNGs are seeded from a base seed that the loader draws from its
