@@ -132,6 +132,9 @@ class ImportSite:
     star: bool = False  # `from m import *`
 
 
+_DICT_MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"})
+
+
 class FileFacts:
     """Everything the rules need to know about one parsed module."""
 
@@ -265,26 +268,46 @@ class FileFacts:
         return values
 
     def splatted_keywords(self, call: CallSite) -> dict[str, cst.Arg] | None:
-        """The keywords `call`'s `**name` splats pass, where each name was last assigned a dict
-        display with string keys or `dict(k=v, ...)` in the call's scope and never changed by
-        item; {} without splats; None when a splat (or any `*args`) could pass anything."""
+        """The keywords `call`'s `**` splats pass, where each is a dict display with string keys or
+        `dict(k=v, ...)`, written in the call or assigned to a name in the call's scope that nothing
+        changes afterwards; {} without splats; None when a splat (or any `*args`) could pass anything."""
         keywords: dict[str, cst.Arg] = {}
         for arg in call.node.args:
             if not arg.star:
                 continue
-            if arg.star == "*" or not isinstance(arg.value, cst.Name):
+            if arg.star == "*":
                 return None
-            entries = self._dict_entries(arg.value.value, call)
+            value: cst.BaseExpression | None = arg.value
+            if isinstance(arg.value, cst.Name):
+                name = arg.value.value
+                value = None if self._changed_in_place(name, call.scope) else self.value_before(name, call)
+            entries = self._dict_entries(value, call.scope) if value is not None else None
             if entries is None:
                 return None
             keywords.update(entries)
         return keywords
 
-    def _dict_entries(self, name: str, call: CallSite) -> dict[str, cst.Arg] | None:
-        changed = any(site.scope is call.scope and isinstance(site.target, cst.Subscript)
-                      and isinstance(site.target.value, cst.Name) and site.target.value.value == name
-                      for site in self.assignments)
-        value = None if changed else self.value_before(name, call)
+    def _changed_in_place(self, name: str, scope: Scope) -> bool:
+        """`name[k] = v`, `del name[k]` or `name.update(...)` (or another mutating method) in `scope`."""
+        def is_item_of_name(expr: cst.BaseExpression) -> bool:
+            return isinstance(expr, cst.Subscript) and isinstance(expr.value, cst.Name) and expr.value.value == name
+
+        if any(site.scope is scope and is_item_of_name(site.target) for site in self.assignments):
+            return True
+        for call in self.calls:
+            func = call.node.func
+            if (call.scope is scope and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                    and func.value.value == name and func.attr.value in _DICT_MUTATORS):
+                return True
+        for node in descendants(scope.node):
+            if isinstance(node, cst.Del):
+                target = node.target
+                targets = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
+                if any(is_item_of_name(item) for item in targets):
+                    return True
+        return False
+
+    def _dict_entries(self, value: cst.BaseExpression, scope: Scope) -> dict[str, cst.Arg] | None:
         if isinstance(value, cst.Dict):
             entries: dict[str, cst.Arg] = {}
             for element in value.elements:
@@ -293,7 +316,7 @@ class FileFacts:
                     return None
                 entries[key] = cst.Arg(value=element.value, keyword=cst.Name(key))
             return entries
-        if (isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "dict"
+        if (isinstance(value, cst.Call) and self.qualname(value.func, scope) == "builtins.dict"
                 and all(a.keyword is not None and not a.star for a in value.args)):
             return {a.keyword.value: a for a in value.args if a.keyword is not None}
         return None
