@@ -611,7 +611,9 @@ class Noisy(Dataset):
         return 8
 
     def __getitem__(self, index):
-        return torch.rand(4) + index
+        sample = torch.rand(4) + index
+        sample.put_(torch.tensor([0, 0]), torch.ones(2))
+        return sample
 """
 
 
@@ -647,6 +649,10 @@ def test_a_divergence_that_starts_in_a_dataloader_worker_is_named_at_the_workers
     assert "aten.rand.default at data.py:10 in DataLoader worker 0, batch 0" in trace.render_text(report)
     assert (report["prediction"]["path"], report["prediction"]["line"]) == ("train.py", 7)  # the pid seed
     assert [run["devices"] for run in report["runs"]] == [["cpu"]] * 3
+    # The workers' alerts (deterministic mode) and reached lines come back too.
+    assert [(a["location"], a["op"]) for a in report["alerts"]] == [("data.py:11", "aten.put_.default")]
+    assert [(f["path"], f["line"], f["status"]) for f in report["findings"]] == [
+        ("data.py", 11, "confirmed at runtime")]
 
 
 @needs_torch

@@ -546,12 +546,16 @@ def main(spec_path: str) -> int:
     progress.stopped.set()
     tracer.flush(final=True)
     ops, total_ops, reached, worker_alerts = merged_ops(tracer, segments)
+    alerts: list[dict[str, str]] = []
+    for alert in collector.alerts + worker_alerts:  # each distinct one once, as the collector keeps them
+        if alert not in alerts:
+            alerts.append(alert)
     trace = {
         "environment": environment(torch.get_num_threads()),
         "exit_code": exit_code,
         "total_ops": total_ops,
         "ops": ops,
-        "alerts": collector.alerts + [alert for alert in worker_alerts if alert not in collector.alerts],
+        "alerts": alerts,
         "reached": sorted(reached),
         "devices": sorted(tracer.devices),
     }
