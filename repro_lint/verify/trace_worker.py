@@ -430,10 +430,16 @@ class _BatchSendingQueue:
 
 
 def install_worker_tracing(tracer: OpTracer, config: dict[str, Any]) -> None:
-    """Trace the loops of DataLoader workers started from now on, and note where the main process takes each batch."""
-    dataloader_worker._worker_loop = functools.partial(traced_worker_loop, config)
+    """Trace the loops of DataLoader workers started from now on, and note where the main process takes each batch.
+
+    A loader that does not hand `_process_data` the worker's index (older torch) does not say
+    which worker a taken batch came from; there the workers run untraced.
+    """
     iterator = torch.utils.data.dataloader._MultiProcessingDataLoaderIter
     process_data = iterator._process_data
+    if "worker_idx" not in inspect.signature(process_data).parameters:
+        return
+    dataloader_worker._worker_loop = functools.partial(traced_worker_loop, config)
 
     def taking_batch(self, data, worker_idx):
         if os.getpid() == tracer.pid:
