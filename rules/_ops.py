@@ -354,11 +354,13 @@ class OpMatcher:
         gradient: a `.detach()`ed value, a tensor loaded with `torch.load` (checkpoint
         surgery), or a batch drawn from a data loader (`for x, y in train_loader:`), and
         what indexing, `.to()`, `.float()` and the like make of those. A module (`nn.Upsample`)
-        is judged by where it is built only when autograd is off there. Anything else may
-        carry a gradient, and is reported.
+        is judged by where it is built when autograd is off there, else by where its class
+        applies it (`self.up(x)`). Anything else may carry a gradient, and is reported.
         """
         if self.facts.grad_disabled(call) or self._in_data_class(call.scope):
             return True
+        if form == "module":
+            return self._module_runs_only_without_gradient(call)
         if form == "method":
             assert isinstance(call.node.func, cst.Attribute)
             data = call.node.func.value
@@ -367,6 +369,25 @@ class OpMatcher:
         else:
             return False
         return self._carries_no_gradient(data, call.scope, call.order, 0, call.statement)
+
+    def _module_runs_only_without_gradient(self, built: CallSite) -> bool:
+        """A module stored as `self.name = ...` in a method, and applied in its class only under
+        `torch.no_grad()` and the like (`self.name(x)`): its backward never runs."""
+        line = built.statement
+        method = built.scope
+        if (not isinstance(line, cst.SimpleStatementLine) or not isinstance(line.body[0], cst.Assign)
+                or len(line.body[0].targets) != 1 or method.kind != "function" or method.parent is None
+                or method.parent.kind != "class"):
+            return False
+        target = line.body[0].targets[0].target
+        if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
+                and target.value.value == "self"):
+            return False
+        uses = [call for call in self.facts.calls
+                if call.scope.parent is method.parent and isinstance(call.node.func, cst.Attribute)
+                and isinstance(call.node.func.value, cst.Name) and call.node.func.value.value == "self"
+                and call.node.func.attr.value == target.attr.value]
+        return bool(uses) and all(self.facts.grad_disabled(use) for use in uses)
 
     def _carries_no_gradient(
         self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int, statement: object = None
