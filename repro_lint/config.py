@@ -346,10 +346,15 @@ def _dotted_version(version: tuple[int, int]) -> str:
 
 _REQUIREMENT = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(?P<spec>[^;#]*)", re.IGNORECASE)
 _LOWER_BOUND = re.compile(r"(>=|==|~=|>)\s*(\d+\.\d+)")
+_PIN = re.compile(r"(?<![<>!~=])==\s*(\d+\.\d+)")
+_COMPATIBLE = re.compile(r"~=\s*(\d+)\.(\d+)(\.\d+)?")
+_UPPER_BOUND = re.compile(r"(<=|<)\s*(\d+\.\d+)")
+_LAST_1X_MINOR = 13  # torch 1.13 was the last 1.x release
 
 
 def declared_torch_requirement(root: Path) -> tuple[tuple[int, int], str] | None:
-    """The lower bound of the project's declared torch requirement."""
+    """The torch that installing the project's declared requirement gets today: its pin, else the
+    newest release the catalog knows that the bounds allow (`torch>=1.5` installs a current torch)."""
     pyproject = root / "pyproject.toml"
     candidates: list[tuple[str, str]] = []
     if pyproject.is_file():
@@ -370,14 +375,42 @@ def declared_torch_requirement(root: Path) -> tuple[tuple[int, int], str] | None
         match = _REQUIREMENT.match(requirement)
         if not match or re.match(r"^\s*torch[a-z_-]", requirement, re.IGNORECASE):
             continue
-        bound = _LOWER_BOUND.search(match.group("spec"))
-        if bound:
-            return parse_torch_version(bound.group(2), source), f"{source} ({requirement.strip()})"
+        installed = _torch_installed_by(match.group("spec"), source)
+        if installed is not None:
+            return installed, f"{source} ({requirement.strip()})"
     for requirement, source in candidates:
         implied = _torch_of_companion(requirement)
         if implied is not None:
             return implied, f"{source} ({requirement.strip()}, which pins torch)"
     return None
+
+
+def _torch_installed_by(spec: str, source: str) -> tuple[int, int] | None:
+    """The torch release a requirement's specifier resolves to: its `==` pin, else the newest
+    release up to the catalog's newest that its bounds allow; None without a version in it."""
+    pin = _PIN.search(spec)
+    if pin:
+        return parse_torch_version(pin.group(1), source)
+    lower = _LOWER_BOUND.search(spec)
+    if lower is None and not _UPPER_BOUND.search(spec):
+        return None
+    oldest = parse_torch_version(lower.group(2), source) if lower is not None else (1, 0)
+    allowed = [version for version in _torch_releases() if version >= oldest]
+    compatible = _COMPATIBLE.search(spec)
+    if compatible:  # `~=2.1` allows any 2.x from 2.1, `~=2.1.0` only 2.1.x
+        major, minor = int(compatible.group(1)), int(compatible.group(2))
+        allowed = [v for v in allowed if (v == (major, minor) if compatible.group(3) else v[0] == major)]
+    for operator_, bound in _UPPER_BOUND.findall(spec):
+        limit = parse_torch_version(bound, source)
+        allowed = [v for v in allowed if (v <= limit if operator_ == "<=" else v < limit)]
+    return max(allowed, default=oldest)
+
+
+def _torch_releases() -> list[tuple[int, int]]:
+    from repro_lint.catalog import load_catalog
+
+    newest = load_catalog().newest_version
+    return [(1, minor) for minor in range(_LAST_1X_MINOR + 1)] + [(2, minor) for minor in range(newest[1] + 1)]
 
 
 _COMPANION = re.compile(r"^\s*(?P<name>torchvision|torchaudio|torchtext)\s*(\[[^\]]*\])?\s*(?P<spec>[^;#]*)$", re.I)
@@ -386,17 +419,17 @@ _LAST_TORCHTEXT_TORCH = (2, 3)
 
 
 def _torch_of_companion(requirement: str) -> tuple[int, int] | None:
-    """The torch a companion package's requirement pins, each of its releases requiring one torch
+    """The torch a companion package's `==` pin implies, each of its releases requiring one torch
     release: torchvision 0.15 needs torch 2.0 (and 0.14 needs 1.13), torchaudio and torchtext
-    follow their own numbering. An unversioned torchtext can only be installed with torch 2.3."""
+    follow their own numbering. Any torchtext but an old pin installs with torch 2.3."""
     match = _COMPANION.match(requirement)
     if not match:
         return None
     name = match.group("name").lower()
-    bound = _LOWER_BOUND.search(match.group("spec"))
-    if bound is None:
-        return _LAST_TORCHTEXT_TORCH if name == "torchtext" and not match.group("spec").strip() else None
-    major, minor = parse_version(bound.group(2))
+    pin = _PIN.search(match.group("spec"))
+    if pin is None:  # the newest release that fits; for torchtext, whatever its bounds, that is 0.18
+        return _LAST_TORCHTEXT_TORCH if name == "torchtext" else None
+    major, minor = parse_version(pin.group(1))
     if name == "torchaudio" and major >= 1:
         return (major, minor)  # torchaudio 2.x goes with torch 2.x
     if major != 0:

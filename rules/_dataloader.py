@@ -60,10 +60,11 @@ NO_TRAINING_DRAWS = (
 _PER_SAMPLE_CODE = {"dataset": ("__getitem__", "__iter__"), "collate_fn": ("__call__",)}
 
 
-def per_sample_code_draws(ctx: RuleContext, loader: CallSite) -> bool:
-    """Whether the code a loader runs for each sample provably draws random numbers: its
-    dataset's `__getitem__` or `__iter__`, or its `collate_fn` (a function, a class's
-    `__call__`, or a method of an object), where that is project code whose effects say so."""
+def per_sample_code_draws(ctx: RuleContext, loader: CallSite, rng: str | None = None) -> bool:
+    """Whether the code a loader runs for each sample provably draws random numbers (from `rng`,
+    or from any global RNG): its dataset's `__getitem__` or `__iter__`, or its `collate_fn`
+    (a function, a class's `__call__`, or a method of an object), where that is project code
+    whose effects say so."""
     for argument_name, methods in _PER_SAMPLE_CODE.items():
         arg = argument_of(ctx.facts, loader, argument_name)
         if arg is None:
@@ -78,7 +79,8 @@ def per_sample_code_draws(ctx: RuleContext, loader: CallSite) -> bool:
         if name is None:
             continue
         callees = [f"{name}.{method}" for method in methods] if built is not None else [name]
-        if any(DREW[rng] in ctx.project.effects_of(callee) for callee in callees for rng in RNGS):
+        drawn = RNGS if rng is None else (rng,)
+        if any(DREW[each] in ctx.project.effects_of(callee) for callee in callees for each in drawn):
             return True
     return False
 

@@ -31,6 +31,7 @@ from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, Functio
 from repro_lint.project import ProjectFacts
 from repro_lint.rng import DATA_LOADERS
 from repro_lint.rule import NO_TRAINING, RuleContext
+from repro_lint.traversal import descendants
 
 TENSOR_TYPE = "torch.Tensor"
 NN_MODULE = "torch.nn.Module"
@@ -67,6 +68,8 @@ _GRADIENT_PRESERVING_METHODS = frozenset({
 _INDEX_POSITIONS = {
     "gather_backward": (2, 1), "index_add": (2, 1), "scatter_add": (2, 1), "index_select_backward": (2, 1),
 }
+# Lookup modules whose backward adds atomically only where an index repeats: `self.embed(torch.arange(n))` cannot.
+_UNIQUE_LOOKUPS = frozenset({"embedding_backward"})
 _UNIQUE_INDEX_SOURCES = frozenset({"torch.argsort", "torch.randperm", "torch.arange", "torch.unique"})
 # Methods that keep an index free of repeats: casts, moves, an added axis.
 _INDEX_PRESERVING_METHODS = frozenset({
@@ -179,7 +182,8 @@ class OpMatcher:
                     continue
                 if entry.phase == "backward" and self.no_gradient_reaches(call, form):
                     continue
-                if entry.id in _INDEX_POSITIONS and self.indices_are_unique(call, entry.id, form):
+                if (entry.id in _INDEX_POSITIONS or entry.id in _UNIQUE_LOOKUPS) and self.indices_are_unique(
+                        call, entry.id, form):
                     continue
                 match = self._match(call, entry, callee, form)
                 if match.matched:
@@ -298,6 +302,14 @@ class OpMatcher:
         at one address: a permutation (`argsort`, `randperm`, `sort(...).indices`), `arange`,
         `unique`, a slice of one, or (for `gather`, whose index is unique per gathered row)
         one expanded or repeated along other dimensions, as MAE-style masking does."""
+        if entry_id in _UNIQUE_LOOKUPS:
+            # A lookup module built as `self.embed`: judged by what its class looks up with it.
+            applications = self._applications(call) if form == "module" else None
+            return bool(applications) and all(
+                bool(use.node.args) and not use.node.args[0].star
+                and self._unique_values(use.node.args[0].value, use.scope, use.order, 0, use.statement, False)
+                for use in applications or ()
+            )
         function_position, method_position = _INDEX_POSITIONS[entry_id]
         position = method_position if form == "method" else function_position
         if form == "module":
@@ -371,23 +383,44 @@ class OpMatcher:
         return self._carries_no_gradient(data, call.scope, call.order, 0, call.statement)
 
     def _module_runs_only_without_gradient(self, built: CallSite) -> bool:
-        """A module stored as `self.name = ...` in a method, and applied in its class only under
-        `torch.no_grad()` and the like (`self.name(x)`): its backward never runs."""
-        line = built.statement
-        method = built.scope
+        """A module whose class applies it only under `torch.no_grad()` and the like, or never
+        (it only reads the module's `weight`): its backward never runs."""
+        applications = self._applications(built)
+        return applications is not None and all(self.facts.grad_disabled(use) for use in applications)
+
+    def _applications(self, built: CallSite) -> list[CallSite] | None:
+        """For a module stored as `self.name = Module(...)` (or inside `nn.Sequential(...)` stored so)
+        in a method, the calls `self.name(x)` in its class. None when the class uses `self.name`
+        in another way than calling it or reading its `weight` or `bias` (passes it on, iterates
+        it), or does not use it at all (a subclass or another object may), or it is not stored so."""
+        line, method = built.statement, built.scope
         if (not isinstance(line, cst.SimpleStatementLine) or not isinstance(line.body[0], cst.Assign)
-                or len(line.body[0].targets) != 1 or method.kind != "function" or method.parent is None
-                or method.parent.kind != "class"):
-            return False
+                or len(line.body[0].targets) != 1 or not self._stored_as_built(line.body[0].value, built)
+                or method.kind != "function" or method.parent is None or method.parent.kind != "class"):
+            return None
         target = line.body[0].targets[0].target
-        if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
-                and target.value.value == "self"):
-            return False
-        uses = [call for call in self.facts.calls
-                if call.scope.parent is method.parent and isinstance(call.node.func, cst.Attribute)
-                and isinstance(call.node.func.value, cst.Name) and call.node.func.value.value == "self"
-                and call.node.func.attr.value == target.attr.value]
-        return bool(uses) and all(self.facts.grad_disabled(use) for use in uses)
+        if not _is_self_attribute(target):
+            return None
+        assert isinstance(target, cst.Attribute)
+        name = target.attr.value
+        references = called = parameters = 0
+        for node in descendants(method.parent.node):
+            if isinstance(node, cst.Call) and _is_self_attribute(node.func, name):
+                called += 1
+            elif isinstance(node, cst.Attribute) and _is_self_attribute(node.value, name):
+                parameters += node.attr.value in ("weight", "bias")
+            references += _is_self_attribute(node, name)
+        if references != 1 + called + parameters or called + parameters == 0:  # 1: the assignment itself
+            return None
+        return [call for call in self.facts.calls
+                if call.scope.parent is method.parent and _is_self_attribute(call.node.func, name)]
+
+    def _stored_as_built(self, value: cst.BaseExpression, built: CallSite) -> bool:
+        """The assigned value is the module built, or an `nn.Sequential` that takes it as a layer."""
+        if value is built.node:
+            return True
+        return (isinstance(value, cst.Call) and self.facts.qualname(value.func, built.scope) == "torch.nn.Sequential"
+                and any(arg.value is built.node for arg in value.args))
 
     def _carries_no_gradient(
         self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int, statement: object = None
@@ -576,6 +609,12 @@ def _severity(use: OpUse) -> tuple[int, bool, bool]:
 def _is_mps(expr: cst.BaseExpression) -> bool:
     value = string_value(expr)
     return value is not None and (value == "mps" or value.startswith("mps:"))
+
+
+def _is_self_attribute(expr: cst.CSTNode, name: str | None = None) -> bool:
+    """`self.name` (any name when `name` is None)."""
+    return (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self"
+            and (name is None or expr.attr.value == name))
 
 
 def _attribute_name(func: cst.BaseExpression) -> str | None:

@@ -6,6 +6,7 @@ import libcst as cst
 
 from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite
+from repro_lint.rng import NUMPY
 from repro_lint.rule import SAFE, Edit, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
@@ -38,14 +39,15 @@ class DataloaderWorkerSeeding(Rule):
         with any other splat are skipped, since it may carry both.
 
         By default only where the streams really vary: a linted program runs the loader
-        and never seeds torch, or the target torch is older than 1.9 (every worker then
-        starts from the same numpy state). A program that calls `torch.manual_seed` gets
-        the same base seed, and so the same worker streams for torch, `random` and numpy,
-        in every run. Nor by default where the worker streams cannot matter: no `collate_fn`,
-        and a `TensorDataset`, a torchvision dataset whose transforms are all fixed ones
-        (`Resize`, `CenterCrop`, `ToTensor`, `Normalize`, ...), or a project dataset whose
-        `__getitem__` provably draws nothing (it calls no callable held in a variable or
-        attribute, such as `self.transform`, and no library the linter does not know).
+        and never seeds torch, or the target torch is older than 1.9 and the dataset draws
+        from numpy's global RNG (every worker then starts from the same numpy state). A
+        program that calls `torch.manual_seed` gets the same base seed, and so the same
+        worker streams for torch, `random` and numpy, in every run. Nor by default where the
+        worker streams cannot matter: no `collate_fn`, and a `TensorDataset`, a torchvision
+        dataset whose transforms are all fixed ones (`Resize`, `CenterCrop`, `ToTensor`,
+        `Normalize`, ...), or a project dataset whose `__getitem__` provably draws nothing
+        (it calls no callable held in a variable or attribute, such as `self.transform`, and
+        no library the linter does not know).
         Strict mode reports every such loader, as robustness advice.
 
     Why it matters:
@@ -116,8 +118,8 @@ class DataloaderWorkerSeeding(Rule):
             )
 
     def _strict_reason(self, ctx: RuleContext, call: CallSite) -> str | None:
-        # Before torch 1.9 every worker got the same numpy global state: runs repeat, workers collide.
-        if ctx.torch_version < (1, 9):
+        # Before torch 1.9 every worker got the same numpy global state: workers draw the same numbers.
+        if ctx.torch_version < (1, 9) and per_sample_code_draws(ctx, call, NUMPY):
             return None
         reason = strict_only(ctx, call)
         if reason is None and per_sample_code_draws_nothing(ctx, call):

@@ -232,7 +232,13 @@ def test_skips_virtualenvs_and_hidden_folders(cli, tmp_path: Path) -> None:
 
 def test_torch_version_sources(cli, tmp_path: Path) -> None:
     write(tmp_path, "pyproject.toml", '[project]\nname = "x"\ndependencies = ["torchvision", "torch>=1.13,<3"]\n')
-    assert "1.13 (from pyproject.toml [project].dependencies (torch>=1.13,<3))" in cli("--show-settings", cwd=tmp_path).stdout
+    # A lower bound installs the newest release it allows today (the catalog's newest, 2.15).
+    assert "2.15 (from pyproject.toml [project].dependencies (torch>=1.13,<3))" in cli("--show-settings", cwd=tmp_path).stdout
+    write(tmp_path, "requirements.txt", "torch>=2.0,<2.4\n")
+    write(tmp_path, "pyproject.toml", '[project]\nname = "x"\n')
+    assert "2.3 (from requirements.txt (torch>=2.0,<2.4))" in cli("--show-settings", cwd=tmp_path).stdout
+    write(tmp_path, "requirements.txt", "torch==2.0.1\n")
+    assert "2.0 (from requirements.txt (torch==2.0.1))" in cli("--show-settings", cwd=tmp_path).stdout
     assert "2.1 (from --torch-version)" in cli("--show-settings", "--torch-version", "2.1", cwd=tmp_path).stdout
     result = cli("--torch-version", "banana", cwd=tmp_path)
     assert result.returncode == 2 and "--torch-version: 'banana' is not a torch version" in result.stderr
@@ -242,10 +248,10 @@ def test_torch_version_from_a_companion_package(cli, tmp_path: Path) -> None:
     # Each torchvision, torchaudio and torchtext release requires one torch release.
     for requirements, expected in [
         ("torch\ntorchvision==0.16.2\n", "2.1 (from requirements.txt (torchvision==0.16.2, which pins torch))"),
-        ("torchaudio>=2.4\n", "2.4 (from requirements.txt (torchaudio>=2.4, which pins torch))"),
+        ("torchaudio==2.4.1\n", "2.4 (from requirements.txt (torchaudio==2.4.1, which pins torch))"),
         ("torchvision==0.13.1\n", "1.12 (from requirements.txt (torchvision==0.13.1, which pins torch))"),
         ("numpy\ntorch\ntorchtext\n", "2.3 (from requirements.txt (torchtext, which pins torch))"),
-        ("torch>=2.5\ntorchvision==0.16.2\n", "2.5 (from requirements.txt (torch>=2.5))"),
+        ("torch>=2.5\ntorchvision==0.21.0\n", "2.15 (from requirements.txt (torch>=2.5))"),
     ]:
         write(tmp_path, "requirements.txt", requirements)
         assert expected in cli("--show-settings", cwd=tmp_path).stdout, requirements
