@@ -55,6 +55,13 @@ def _own_method(call: CallSite, methods: set[str], prefix: str) -> str | None:
     return prefix + method if method in methods else None
 
 
+def _bound_by_partial(call: CallSite, facts: FileFacts) -> str | None:
+    """The function `functools.partial(f, ...)` binds."""
+    if call.qualname != "functools.partial" or not call.node.args or call.node.args[0].star:
+        return None
+    return facts.qualname(call.node.args[0].value, call.scope)
+
+
 def _calls_a_held_callable(call: CallSite) -> bool:
     """`fn(x)`, `self.transform(x)`, `make()(x)`: what runs is decided at run time. A method of
     another value (`image.resize(...)`) is taken to be that value's own, known code."""
@@ -153,11 +160,14 @@ def summarize(facts: FileFacts) -> FileSummary:
         owner = _function_of(call.scope, facts) or ""
         effects[owner] |= call_effects(call, facts)
         callee = call.qualname or _own_method(call, methods, prefix)
+        certain, optional = callees[owner]
         if callee:
-            certain, optional = callees[owner]
             (optional if runs_only_with_options(call, facts) else certain).append(callee)
         elif _calls_a_held_callable(call):
             effects[owner].add(OPAQUE_CALL)
+        bound = _bound_by_partial(call, facts)
+        if bound:  # `partial(Task.iter_batches, ...)` is called later under another name
+            certain.append(bound)
     for site in facts.assignments:
         effects[_function_of(site.scope, facts) or ""] |= assignment_effects(site, facts)
     module_effects = effects.pop("")
