@@ -169,7 +169,8 @@ class Program:
         )
 
     def late_seeds(self) -> Iterator[DrawBeforeSeed]:
-        """Per scope and RNG, the first draw that comes before the scope's first seed of it."""
+        """Per scope and RNG, the first draw that comes before the scope's first seed of it (in an
+        evaluation program, the first torch draw after the last weight load before that seed)."""
         for owner in [None, *self.facts.functions]:
             steps = self.steps(owner)
             seeded_on_entry = self._entry_states.get(owner, frozenset()) if owner else frozenset()
@@ -179,7 +180,12 @@ class Program:
                 first_seed = next((s for s in steps if rng in s.seeds), None)
                 if first_seed is None:
                     continue
-                consumer = next((s for s in steps[: first_seed.index] if rng in s.consumes), None)
+                before = steps[: first_seed.index]
+                if rng == TORCH and self._evaluation_program():
+                    # Draws up to a weight load built the weights it overwrites (see `unseeded`).
+                    loaded = max((s.index for s in before if s.loads_weights), default=-1)
+                    before = before[loaded + 1:]
+                consumer = next((s for s in before if rng in s.consumes), None)
                 if consumer is not None:
                     yield DrawBeforeSeed(rng, consumer, first_seed)
 
