@@ -261,8 +261,11 @@ class OpMatcher:
     # -- arguments ---------------------------------------------------------
 
     def _match(self, call: CallSite, entry: OpEntry, callee: str, form: str) -> CallMatch:
+        dims = None
+        if entry.input.min_dims and form == "function" and call.node.args and not call.node.args[0].star:
+            dims = self._known_min_dims(call.node.args[0].value, call.scope, call.order, 0)
         if not entry.arg_conditions:
-            return entry.match_call(callee, form=form)
+            return entry.match_call(callee, form=form, input_min_dims=dims)
         positional, keywords = self._arguments(call)
         return entry.match_call(
             callee,
@@ -271,7 +274,28 @@ class OpMatcher:
             form=form,
             star_args=any(arg.star == "*" for arg in call.node.args),
             star_kwargs=call.has_star_kwargs,
+            input_min_dims=dims,
         )
+
+    def _known_min_dims(self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int) -> int | None:
+        """How many dims `expr` has at least, where its last reshaping says: `x.transpose(1, 2)` has
+        3 or more, `x.permute(0, 2, 1)` and `x.view(b, c, n)` exactly as many as they list."""
+        if depth > _MAX_GRADIENT_DEPTH:
+            return None
+        if isinstance(expr, cst.Name):
+            site = self._latest_assignment(expr.value, scope, order, None)
+            return (self._known_min_dims(site.value, site.scope, site.order, depth + 1)
+                    if site is not None and site.value is not None else None)
+        if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Attribute) or any(a.star for a in expr.args):
+            return None
+        method, args = expr.func.attr.value, [arg.value for arg in expr.args if arg.keyword is None]
+        if method == "transpose" and len(args) == 2:
+            axes = [_literal(arg) for arg in args]
+            if all(isinstance(axis, int) and axis >= 0 for axis in axes):
+                return max(axes) + 1
+        if method in ("permute", "view", "reshape") and len(args) > 1:
+            return len(args)
+        return None
 
     def _arguments(self, call: CallSite) -> tuple[list[Any], dict[str, Any]]:
         """The call's arguments as `match_call` takes them, converted once per call."""

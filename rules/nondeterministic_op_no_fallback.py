@@ -28,7 +28,10 @@ class NondeterministicOpNoFallback(Rule):
         no gradient can flow: under `torch.no_grad()` or `torch.inference_mode()`, in a
         function they decorate, or on a value that carries no gradient (`.detach()`, a
         tensor from `torch.load`, a batch from a data loader, and what indexing or `.to()`
-        make of those). Anything else may carry a gradient, and is flagged. Behaviour the
+        make of those), nor for a module its class applies only in such places. Anything
+        else may carry a gradient, and is flagged. An op that is nondeterministic only for
+        inputs of some rank (`cross_entropy` on 3 or more dims) is flagged where a
+        `transpose`, `permute`, `view` or `reshape` in front of it shows that rank. Behaviour the
         catalog gives for Apple's MPS device only is flagged only in files that use MPS
         (`"mps"` passed to a call, or `torch.backends.mps`).
 

@@ -329,6 +329,7 @@ class OpEntry:
         form: str | None = None,
         star_args: bool = False,
         star_kwargs: bool = False,
+        input_min_dims: int | None = None,
     ) -> CallMatch:
         """Check a call's arguments against the entry's argument conditions.
 
@@ -337,6 +338,7 @@ class OpEntry:
         for anything else and `TENSOR` for a known tensor. For the function form the
         tensor (`input`/`self`) is `args[0]`; for a method call it is the receiver and
         not part of `args`; for a module it is the constructor's arguments.
+        `input_min_dims`: how many dims the input tensor is known to have at least.
         """
         callee = canonical_name(callee)
         form = form or self.form_of(callee) or "function"
@@ -352,9 +354,17 @@ class OpEntry:
                 undecided.append(cond.describe())
                 if cond.if_unknown == "skip":
                     matched = False
-        if not self.input.empty and self.input.if_unknown == "skip":
+        known = self._input_known_to_match(input_min_dims)
+        if not self.input.empty and self.input.if_unknown == "skip" and not known:
             matched = False
         return CallMatch(self, matched, not undecided, tuple(undecided), self.input.describe())
+
+    def _input_known_to_match(self, input_min_dims: int | None) -> bool:
+        """The input condition is only a lower bound on dims, and the input has at least that many."""
+        condition = self.input
+        only_min_dims = condition.min_dims is not None and condition == InputCondition(
+            min_dims=condition.min_dims, text=condition.text, if_unknown=condition.if_unknown)
+        return only_min_dims and input_min_dims is not None and input_min_dims >= (condition.min_dims or 0)
 
     # -- text --------------------------------------------------------------
 
