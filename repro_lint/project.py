@@ -55,6 +55,32 @@ def _own_method(call: CallSite, methods: set[str], prefix: str) -> str | None:
     return prefix + method if method in methods else None
 
 
+def _registries(facts: FileFacts, prefix: str) -> dict[str, list[str]]:
+    """Module-level dicts, lists and tuples of functions or classes, by name, with their entries."""
+    registries: dict[str, list[str]] = {}
+    for site in facts.assignments:
+        if site.scope is not facts.module_scope or not isinstance(site.target, cst.Name):
+            continue
+        value = site.value
+        if isinstance(value, cst.Dict):
+            items = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+        elif isinstance(value, (cst.List, cst.Tuple)):
+            items = [e.value for e in value.elements]
+        else:
+            continue
+        entries = [name for item in items if isinstance(item, (cst.Name, cst.Attribute))
+                   for name in [facts.qualname(item, facts.module_scope)] if name]
+        if entries:
+            registries[prefix + site.target.value] = entries
+    return registries
+
+
+def _registry_entry(call: CallSite, facts: FileFacts) -> str | None:
+    """`registry[key](...)`: the registry called through."""
+    func = call.node.func
+    return facts.qualname(func.value, call.scope) if isinstance(func, cst.Subscript) else None
+
+
 def _bound_by_partial(call: CallSite, facts: FileFacts) -> str | None:
     """The function `functools.partial(f, ...)` binds."""
     if call.qualname != "functools.partial" or not call.node.args or call.node.args[0].star:
@@ -155,11 +181,16 @@ def summarize(facts: FileFacts) -> FileSummary:
         assert key is not None
         effects[key] = set()
         callees[key] = ([], [])
+    # A registry (`DiT_models = {"DiT-XL/2": DiT_XL_2, ...}`) is summarised as a function calling
+    # its entries: `DiT_models[args.model](...)` calls one of them.
+    for name, entries in _registries(facts, prefix).items():
+        effects[name] = set()
+        callees[name] = (entries, [])
     methods = {function.scope.qualname for function in facts.functions}
     for call in facts.calls:
         owner = _function_of(call.scope, facts) or ""
         effects[owner] |= call_effects(call, facts)
-        callee = call.qualname or _own_method(call, methods, prefix)
+        callee = call.qualname or _own_method(call, methods, prefix) or _registry_entry(call, facts)
         certain, optional = callees[owner]
         if callee:
             (optional if runs_only_with_options(call, facts) else certain).append(callee)
