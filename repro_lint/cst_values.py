@@ -5,6 +5,8 @@ No scopes and no name resolution (that is `FileFacts`): only the node itself.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import libcst as cst
 
 
@@ -56,6 +58,12 @@ def dotted(expr: cst.BaseExpression) -> str:
     return ""
 
 
+
+
+def is_self_attribute(expr: cst.CSTNode, name: str | None = None) -> TypeGuard[cst.Attribute]:
+    """`self.name` (any name when `name` is None)."""
+    return (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self"
+            and (name is None or expr.attr.value == name))
 
 
 def is_none(expr: cst.BaseExpression) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import libcst as cst
 
+from repro_lint.cst_values import is_self_attribute
 from repro_lint.effects import (
     COMPUTES_GRADIENTS,
     DREW,
@@ -47,7 +48,7 @@ def _own_method(call: CallSite, methods: set[str], prefix: str) -> str | None:
     """`self.m(...)` in a method of class `C` that defines `m`: the project function `C.m`."""
     func = call.node.func
     scope = call.scope
-    if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"):
+    if not is_self_attribute(func):
         return None
     if scope.kind != "function" or scope.parent is None or scope.parent.kind != "class":
         return None
@@ -92,9 +93,7 @@ def _calls_a_held_callable(call: CallSite) -> bool:
     """`fn(x)`, `self.transform(x)`, `make()(x)`: what runs is decided at run time. A method of
     another value (`image.resize(...)`) is taken to be that value's own, known code."""
     func = call.node.func
-    if isinstance(func, cst.Attribute):
-        return isinstance(func.value, cst.Name) and func.value.value == "self"
-    return True
+    return is_self_attribute(func) or not isinstance(func, cst.Attribute)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 import libcst as cst
 
 from repro_lint.catalog import TENSOR, UNKNOWN, Behaviour, CallMatch, OpEntry, canonical_name, load_catalog
-from repro_lint.cst_values import string_value
+from repro_lint.cst_values import is_self_attribute, string_value
 from repro_lint.effects import (
     CUDNN_DETERMINISTIC,
     DETERMINISTIC_MODE,
@@ -423,21 +423,20 @@ class OpMatcher:
                 or method.kind != "function" or method.parent is None or method.parent.kind != "class"):
             return None
         target = line.body[0].targets[0].target
-        if not _is_self_attribute(target):
+        if not is_self_attribute(target):
             return None
-        assert isinstance(target, cst.Attribute)
         name = target.attr.value
         references = called = parameters = 0
         for node in descendants(method.parent.node):
-            if isinstance(node, cst.Call) and _is_self_attribute(node.func, name):
+            if isinstance(node, cst.Call) and is_self_attribute(node.func, name):
                 called += 1
-            elif isinstance(node, cst.Attribute) and _is_self_attribute(node.value, name):
+            elif isinstance(node, cst.Attribute) and is_self_attribute(node.value, name):
                 parameters += node.attr.value in ("weight", "bias")
-            references += _is_self_attribute(node, name)
+            references += is_self_attribute(node, name)
         if references != 1 + called + parameters or called + parameters == 0:  # 1: the assignment itself
             return None
         return [call for call in self.facts.calls
-                if call.scope.parent is method.parent and _is_self_attribute(call.node.func, name)]
+                if call.scope.parent is method.parent and is_self_attribute(call.node.func, name)]
 
     def _stored_as_built(self, value: cst.BaseExpression, built: CallSite) -> bool:
         """The assigned value is the module built, or an `nn.Sequential` that takes it as a layer."""
@@ -633,12 +632,6 @@ def _severity(use: OpUse) -> tuple[int, bool, bool]:
 def _is_mps(expr: cst.BaseExpression) -> bool:
     value = string_value(expr)
     return value is not None and (value == "mps" or value.startswith("mps:"))
-
-
-def _is_self_attribute(expr: cst.CSTNode, name: str | None = None) -> bool:
-    """`self.name` (any name when `name` is None)."""
-    return (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self"
-            and (name is None or expr.attr.value == name))
 
 
 def _attribute_name(func: cst.BaseExpression) -> str | None:
