@@ -155,6 +155,8 @@ class FileFacts:
         self._main_block_ids: frozenset[int] | None = None
         self.module_scope: Scope = Scope("module", module, None)
         self._calls_by_name: dict[str, list[CallSite]] | None = None
+        # The rules ask for each loader's splats once per argument; reading them scans the scope.
+        self._splatted: dict[int, dict[str, cst.Arg] | None] = {}
         _FactsBuilder(self).build()
         self._resolve()
 
@@ -271,6 +273,11 @@ class FileFacts:
         """The keywords `call`'s `**` splats pass, where each is a dict display with string keys or
         `dict(k=v, ...)`, written in the call or assigned to a name in the call's scope that nothing
         changes afterwards; {} without splats; None when a splat (or any `*args`) could pass anything."""
+        if id(call) not in self._splatted:
+            self._splatted[id(call)] = self._read_splats(call)
+        return self._splatted[id(call)]
+
+    def _read_splats(self, call: CallSite) -> dict[str, cst.Arg] | None:
         keywords: dict[str, cst.Arg] = {}
         for arg in call.node.args:
             if not arg.star:
