@@ -269,14 +269,21 @@ def _parallel(
         _worker_context = ()
 
 
-def _start_worker() -> None:
-    """Ctrl-C reaches the whole process group: the parent stops the run, workers finish their file quietly.
+# Signals the parent turns into a clean stop; a worker must not act on them with the parent's handlers.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
-    A parent that is killed outright takes its workers with it.
+
+def _start_worker() -> None:
+    """Ctrl-C and a hangup reach the whole process group: the parent stops the run, workers finish their file quietly.
+
+    A parent that is killed outright takes its workers with it. The parent forks
+    with the stop signals blocked, so none arrives before these handlers are set.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler cleans up the parent only
     die_with_parent()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _run_pool(work: Callable, items: Sequence, order: list[int], workers: int, results: list[Any]) -> list[int]:
@@ -285,7 +292,12 @@ def _run_pool(work: Callable, items: Sequence, order: list[int], workers: int, r
         max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker
     )
     try:
-        futures: list[tuple[int, Future]] = [(i, pool.submit(work, items[i])) for i in order]
+        # The workers are forked inside `submit`; a signal held meanwhile reaches this process once unblocked.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            futures: list[tuple[int, Future]] = [(i, pool.submit(work, items[i])) for i in order]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         lost = []
         for index, future in futures:
             try:
