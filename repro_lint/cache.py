@@ -8,7 +8,7 @@ engine's reporting options. Change any of them and the run starts from an
 empty cache.
 
 Inside, each linted file has an entry keyed by its absolute path, valid while
-the file's content hash (and module name) is unchanged. An entry holds:
+the file's content hash and module identity (its name, and what its imports mean) are unchanged. An entry holds:
 
 - the file's `FileSummary` for the project pass, so that unchanged files are
   never parsed again;
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from repro_lint import __version__
 from repro_lint.config import Settings
+from repro_lint.identity import ModuleIdentity
 from repro_lint.project import FileSummary, Query
 
 if TYPE_CHECKING:
@@ -45,13 +46,13 @@ if TYPE_CHECKING:
 CACHE_DIR = ".repro_lint_cache"
 # Cache files of other settings or tool versions kept beside the current one.
 KEEP_FILES = 8
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class CachedFile:
     digest: str
-    module: tuple[str, bool]  # module name and whether it is a package
+    module: ModuleIdentity
     summary: FileSummary | None  # None: the file did not parse
     findings: tuple[Any, ...]  # engine Findings
     answers: dict[Query, Any]
@@ -115,7 +116,7 @@ class Cache:
         except Exception:  # noqa: BLE001 - a missing or damaged cache is an empty one
             self.entries = {}
 
-    def lookup(self, path: Path, digest: str, module: tuple[str, bool]) -> CachedFile | None:
+    def lookup(self, path: Path, digest: str, module: ModuleIdentity) -> CachedFile | None:
         entry = self.entries.get(_key(path))
         if entry is None or entry.digest != digest or entry.module != module:
             return None

@@ -21,9 +21,10 @@ from repro_lint.document import locate_findings
 from repro_lint.effects import SEEDED
 from repro_lint.facts import FileFacts
 from repro_lint.fixes import apply_fixes
+from repro_lint.identity import ModuleIdentity, module_identity
 from repro_lint.parse_limits import too_complex
 from repro_lint.positions import node_positions
-from repro_lint.project import FileSummary, ProjectFacts, module_name_for, namespace_names, summarize
+from repro_lint.project import FileSummary, ProjectFacts, summarize
 from repro_lint.results import FileOutcome, Finding, FixInfo, syntax_error_finding
 from repro_lint.rule import Fix, Rule, RuleContext, Violation
 from repro_lint.source import SourceFile
@@ -68,8 +69,10 @@ class Engine:
 
     # -- single files ----------------------------------------------------
 
+    def module_identity(self, path: Path) -> ModuleIdentity:
+        return module_identity(path, self.settings.project_root)
+
     def parse(self, source: SourceFile, display: str) -> ParsedFile | Finding:
-        module_name, is_package = module_name_for(source.path)
         beyond = too_complex(source.text)
         if beyond is not None:
             return syntax_error_finding(display, beyond.message, beyond.line, beyond.column)
@@ -80,8 +83,7 @@ class Engine:
         except RecursionError:
             return self._too_deep(display)
         try:
-            facts = FileFacts(module, module_name, is_package,
-                              namespace_names(source.path, module_name, self.settings.project_root))
+            facts = FileFacts(module, self.module_identity(source.path))
         except RecursionError:
             return self._too_deep(display)
         return ParsedFile(source.path, display, source, facts)
@@ -118,7 +120,7 @@ class Engine:
                 facts = item.facts
                 found = self._located(facts, project, item)
                 break
-            facts = FileFacts(reparsed, facts.module_name, facts.is_package, facts.namespace_names)
+            facts = FileFacts(reparsed, facts.identity)
             found = self._located(facts, project, item)
         if facts is not item.facts and facts.module.code != item.source.text:
             outcome.fixed = facts.module.code

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from repro_lint.cst_values import argument, dotted, keyword_arg, literal_bool, string_value
+from repro_lint.identity import ModuleIdentity
 from repro_lint.module_work import does_work, is_main_guard
 from repro_lint.traversal import FieldOrder, descendants, dispatch
 
@@ -135,15 +136,17 @@ class ImportSite:
 _DICT_MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"})
 
 
+_NO_IDENTITY = ModuleIdentity()  # a module outside any project: no name
+
+
 class FileFacts:
     """Everything the rules need to know about one parsed module."""
 
-    def __init__(self, module: cst.Module, module_name: str = "", is_package: bool = False,
-                 namespace_names: tuple[str, ...] = ()):
+    def __init__(self, module: cst.Module, identity: ModuleIdentity = _NO_IDENTITY):
         self.module = module
-        self.module_name = module_name
-        self.is_package = is_package
-        self.namespace_names = namespace_names  # other names it is imported by (`project.namespace_names`)
+        self.identity = identity
+        self.module_name = identity.name
+        self.is_package = identity.is_package
         self.calls: list[CallSite] = []
         self.assignments: list[AssignSite] = []
         self.loops: list[LoopSite] = []
@@ -197,8 +200,10 @@ class FileFacts:
             if name in _BUILTINS:
                 return f"builtins.{name}"
             # Bound by `from m import *`. With several star imports, which one binds it is for the
-            # project to say (`ProjectFacts.canonical`); from outside the project, nobody knows.
-            return f"{self.star_imports[0]}.{name}" if len(self.star_imports) == 1 else None
+            # project to say: it is this module's global, which `ProjectFacts.canonical` follows.
+            if len(self.star_imports) == 1:
+                return f"{self.star_imports[0]}.{name}"
+            return f"{self.module_name}.{name}" if self.star_imports and self.module_name else None
         if name in found.locals:
             return None
         targets = found.imports[name]
@@ -391,8 +396,6 @@ def _target_names(target: cst.BaseExpression) -> Iterator[str]:
 
 def _absolute_module(module: str, level: int, current: str, is_package: bool) -> str | None:
     """Resolve `from ..x import y` against the current module's dotted name."""
-    if level == 0:
-        return module
     if not current:
         return None
     parts = current.split(".")
@@ -600,20 +603,21 @@ class _FactsBuilder:
     def visit_Import(self, node: cst.Import) -> bool:
         modules = []
         for alias in node.names:
-            full = dotted(alias.name)
+            full = self.facts.identity.absolute_import(dotted(alias.name))
             modules.append(full)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self._binding_scope(alias.asname.name.value).bind_import(alias.asname.name.value, full)
             else:
-                top = full.split(".")[0]
-                self._binding_scope(top).bind_import(top, top)
+                top = dotted(alias.name).split(".")[0]  # `import a.b` binds `a`
+                self._binding_scope(top).bind_import(top, self.facts.identity.absolute_import(top))
         self._record_import(node, modules)
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         level = len(node.relative)
         module = dotted(node.module) if node.module is not None else ""
-        absolute = _absolute_module(module, level, self.facts.module_name, self.facts.is_package)
+        absolute = (self.facts.identity.absolute_import(module) if level == 0
+                    else _absolute_module(module, level, self.facts.module_name, self.facts.is_package))
         if absolute is None:
             absolute = "." * level + module
         self._record_import(node, [absolute])

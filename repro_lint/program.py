@@ -257,13 +257,13 @@ class Program:
             flow = self._flow(callee)
             seeds |= flow.seeds
             consumes |= set(flow.first_unseeded)
-        elif call.qualname is not None:
-            effects = self.project.effects_of(call.qualname)
+        elif (callee_name := call.qualname or self._project_method(call)) is not None:
+            effects = self.project.effects_of(callee_name)
             seeds |= {rng for rng in RNGS if SEEDED[rng] in effects}
             # Order inside another file's function is not known: its seeds count as first.
             consumes |= {rng for rng in RNGS if DREW[rng] in effects} - seeds
             loads_weights = loads_weights or LOADS_WEIGHTS in effects
-            if self._outside_seed_helper(call.qualname):
+            if call.qualname is not None and self._outside_seed_helper(call.qualname):
                 seeds |= set(RNGS)
         off = off_by_default(call, self.facts) if call.guards else None
         if off is not None:
@@ -358,6 +358,18 @@ class Program:
             return None
         cls = self._class_of(func.value, call)
         return self._method(cls, func.attr.value, set()) if cls is not None else None
+
+    def _project_method(self, call: CallSite) -> str | None:
+        """The method `x.m(...)` runs, where `x = C(...)` in this scope built a project class of another
+        file (`buffer = ReplayBuffer()`, then `buffer.push_and_pop(image)`)."""
+        func = call.node.func
+        if not isinstance(func, cst.Attribute):
+            return None
+        built = self._built_from(func.value, call)
+        name = self.facts.qualname(built.func, call.scope) if built is not None else None
+        if name is None or not self.project.is_project_class(name):
+            return None
+        return self.project.method_of(name, func.attr.value)
 
     def _class_of(self, expr: cst.BaseExpression, call: CallSite) -> ClassSite | None:
         """The same-file class `expr` is an instance of, where the code says so: `self` in a method,

@@ -14,10 +14,10 @@ through them, so a cached or speculative result stays valid for as long as
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import libcst as cst
@@ -111,43 +111,8 @@ class FileSummary:
     star_imports: tuple[str, ...] = ()  # `from m import *` at module level, in order
     # Modules imported only by `*`: a program runs their code only where it calls what they define.
     star_only_imports: frozenset[str] = frozenset()
-    namespace_names: tuple[str, ...] = ()  # see `namespace_names`
+    other_names: tuple[str, ...] = ()  # see `ModuleIdentity.other_names`
     class_bases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the resolved bases of each class
-
-
-def module_name_for(path: Path) -> tuple[str, bool]:
-    """The dotted module name Python would import `path` as, and whether it is a package.
-
-    Walks up while the folder is a package (has `__init__.py`).
-    """
-    path = path.resolve()
-    is_package = path.name == "__init__.py"
-    parts = [] if is_package else [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").is_file() and folder.parent != folder:
-        parts.append(folder.name)
-        folder = folder.parent
-    return ".".join(reversed(parts)), is_package
-
-
-def namespace_names(path: Path, module_name: str, root: Path) -> tuple[str, ...]:
-    """The other names the module can be imported by from `root`: through folders without
-    `__init__.py` (namespace packages), `data_aug/blur.py` is `data_aug.blur` as well as `blur`."""
-    path = path.resolve()
-    root = root.resolve()
-    folder = path.parent
-    # Up to the folder above the regular packages the name already covers (a package's own
-    # `__init__.py` sits inside the first of them).
-    levels = len(module_name.split(".")) - (0 if path.name == "__init__.py" else 1)
-    for _ in range(levels):
-        folder = folder.parent
-    names = []
-    prefix = module_name
-    while folder != root and root in folder.parents and not (folder / "__init__.py").is_file():
-        prefix = f"{folder.name}.{prefix}"
-        names.append(prefix)
-        folder = folder.parent
-    return tuple(names)
 
 
 MAIN_BLOCK = "__main__"  # what `enclosing_function` names code in the `__main__` block
@@ -225,7 +190,7 @@ def summarize(facts: FileFacts) -> FileSummary:
         has_main_block=facts.main_block is not None,
         star_imports=tuple(facts.star_imports),
         star_only_imports=frozenset(facts.star_imports) - named_imports,
-        namespace_names=facts.namespace_names,
+        other_names=facts.identity.other_names,
     )
 
 
@@ -281,11 +246,17 @@ class ProjectFacts:
         self._closure: dict[str, frozenset[str]] = {}
         self._reachable: dict[str, frozenset[str]] = {}
         self._by_module = {s.module_name: s for s in self.summaries}
-        # Another name of a module, through namespace packages, gives way to the module's own.
-        self._module_names = {alias: s.module_name for s in self.summaries for alias in s.namespace_names
-                              if alias not in self._by_module}
+        # A shorter name of a module gives way to a module's own name, and means nothing when two
+        # modules share it (two script folders' `utils`).
+        claims: dict[str, set[str]] = defaultdict(set)
+        for summary in self.summaries:
+            for alias in summary.other_names:
+                claims[alias].add(summary.module_name)
+        self._module_names = {alias: next(iter(modules)) for alias, modules in claims.items()
+                              if len(modules) == 1 and alias not in self._by_module}
         self._has_star_imports = any(s.star_only_imports for s in self.summaries)
         self._module_of: dict[str, str | None] = {}
+        self._bind_star_imports()
         self._program_effects: dict[tuple[str, str], frozenset[str]] = {}
         self._program_functions: dict[int, frozenset[str]] = {}
         self._members_of: dict[str, list[str]] | None = None
@@ -294,6 +265,31 @@ class ProjectFacts:
         self._entry: dict[int, frozenset[str]] = {}
         self._log: dict[Query, Any] | None = None
         self._depth = 0
+
+    def _bind_star_imports(self) -> None:
+        """A module with several star imports binds each name the last of them to define it
+        exports (its own definitions stay its own): record that as a re-export."""
+        for summary in self.summaries:
+            if len(summary.star_imports) < 2:
+                continue
+            prefix = f"{summary.module_name}."
+            own = {*summary.functions, *summary.classes} | {prefix + name for name in summary.aliases}
+            for star in summary.star_imports:
+                exporter = self._by_module.get(self._module_names.get(star, star))
+                if exporter is None:  # not a linted module: what it exports is unknown
+                    continue
+                for name in self._top_level_names(exporter):
+                    if prefix + name not in own:
+                        self._aliases[prefix + name] = f"{exporter.module_name}.{name}"
+
+    @staticmethod
+    def _top_level_names(summary: FileSummary) -> Iterator[str]:
+        prefix = f"{summary.module_name}."
+        for qualname in (*summary.functions, *summary.classes):
+            name = qualname[len(prefix):]
+            if "." not in name:
+                yield name
+        yield from summary.aliases
 
     @contextmanager
     def recording(self) -> Iterator[dict[Query, Any]]:
@@ -334,7 +330,7 @@ class ProjectFacts:
         if qualname in self._functions or qualname in self._classes or "." not in qualname or qualname in resolving:
             return qualname
         if self._module_names:
-            module = self._namespace_module_of(qualname)
+            module = self._other_module_name_of(qualname)
             if module is not None:
                 return self._canonical(self._module_names[module] + qualname[len(module):], resolving | {qualname})
         if len(resolving) >= _MAX_ALIAS_DEPTH:
@@ -676,10 +672,10 @@ class ProjectFacts:
             self._module_of[dotted] = self._module_names.get(found, found) if found is not None else None
         return self._module_of[dotted]
 
-    def _namespace_module_of(self, dotted: str) -> str | None:
-        """The longest prefix of `dotted` that is a namespace-package name of a linted module."""
+    def _other_module_name_of(self, dotted: str) -> str | None:
+        """The longest prefix of `dotted` that is another name of a linted module (`ModuleIdentity.other_names`)."""
         parts = dotted.split(".")
-        return next((name for name in (".".join(parts[:cut]) for cut in range(len(parts), 1, -1))
+        return next((name for name in (".".join(parts[:cut]) for cut in range(len(parts), 0, -1))
                      if name in self._module_names), None)
 
     def file_effects(self, facts: FileFacts) -> frozenset[str]:

@@ -34,12 +34,12 @@ from typing import Any, TypeVar
 from repro_lint.cache import Cache, CachedFile, content_digest
 from repro_lint.document import read_document, write_document
 from repro_lint.engine import Engine, display_path, internal_error
+from repro_lint.identity import ModuleIdentity
 from repro_lint.lifetime import die_with_parent
 from repro_lint.project import (
     FileSummary,
     ProjectFacts,
     Query,
-    module_name_for,
     summarize,
 )
 from repro_lint.results import FileOutcome, Finding
@@ -59,7 +59,7 @@ class _File:
 
     source: SourceFile
     display: str
-    module: tuple[str, bool]
+    module: ModuleIdentity
     digest: str
     engine: int = 0  # which of the run's engines (one per configuration) lints it
     summary: FileSummary | None = None
@@ -107,7 +107,7 @@ def run_files(
         own = engine_for(path) if engine_for is not None else engine
         if own not in engines:
             engines.append(own)
-        files.append(_File(source, display, module_name_for(source.path), content_digest(raw), engines.index(own)))
+        files.append(_File(source, display, own.module_identity(source.path), content_digest(raw), engines.index(own)))
 
     if len(engines) > 1:
         cache = None  # the cache holds the results of one configuration

@@ -8,10 +8,11 @@ import libcst as cst
 import pytest
 
 from repro_lint.facts import FileFacts
+from repro_lint.identity import ModuleIdentity, module_identity
 
 
 def facts_for(source: str, module_name: str = "pkg.mod", is_package: bool = False) -> FileFacts:
-    return FileFacts(cst.parse_module(textwrap.dedent(source)), module_name, is_package)
+    return FileFacts(cst.parse_module(textwrap.dedent(source)), ModuleIdentity(module_name, is_package))
 
 
 def call_names(source: str, **kwargs) -> list[str | None]:
@@ -143,19 +144,39 @@ def test_only_a_top_level_main_guard_is_the_entry_block() -> None:
     assert top.main_block is top.module.body[1]
 
 
-def test_namespace_names_cover_modules_and_packages_below_folders_without_init(tmp_path) -> None:
-    from repro_lint.project import module_name_for, namespace_names
-
+def test_a_module_is_known_by_its_path_from_the_root_and_by_the_names_it_is_imported_by(tmp_path) -> None:
     (tmp_path / "src" / "pkg").mkdir(parents=True)
     (tmp_path / "src" / "pkg" / "__init__.py").write_text("")
     (tmp_path / "src" / "pkg" / "core.py").write_text("")
     (tmp_path / "src" / "utils.py").write_text("")
-    names = {}
-    for relative in ("src/utils.py", "src/pkg/__init__.py", "src/pkg/core.py"):
-        path = tmp_path / relative
-        names[relative] = namespace_names(path, module_name_for(path)[0], tmp_path)
-    assert names == {
-        "src/utils.py": ("src.utils",),
-        "src/pkg/__init__.py": ("src.pkg",),
-        "src/pkg/core.py": ("src.pkg.core",),
+    (tmp_path / "train.py").write_text("")
+    identities = {relative: module_identity(tmp_path / relative, tmp_path)
+                  for relative in ("src/utils.py", "src/pkg/__init__.py", "src/pkg/core.py", "train.py")}
+    assert {relative: (i.name, i.is_package, i.other_names) for relative, i in identities.items()} == {
+        "src/utils.py": ("src.utils", False, ("utils",)),
+        "src/pkg/__init__.py": ("src.pkg", True, ("pkg",)),
+        "src/pkg/core.py": ("src.pkg.core", False, ("pkg.core",)),
+        "train.py": ("train", False, ()),
     }
+    # What `src/utils.py` imports as `pkg` or `utils` is its own folder's.
+    assert identities["src/utils.py"].absolute_import("pkg.core") == "src.pkg.core"
+    assert identities["src/utils.py"].absolute_import("torch.nn") == "torch.nn"
+    assert identities["train.py"].absolute_import("utils") == "utils"
+
+
+def test_a_scripts_import_of_a_module_beside_it_means_that_module(tmp_path) -> None:
+    for name in ("gan", "vae"):
+        (tmp_path / "implementations" / name).mkdir(parents=True)
+        (tmp_path / "implementations" / name / "models.py").write_text("")
+    script = tmp_path / "implementations" / "gan" / "gan.py"
+    source = "import models\nfrom models import Generator\nimport models.blocks as blocks\n"
+    script.write_text(source)
+    facts = FileFacts(cst.parse_module(source), module_identity(script, tmp_path))
+    assert facts.module_name == "implementations.gan.gan"
+    assert [site.modules for site in facts.imports] == [
+        ("implementations.gan.models",), ("implementations.gan.models",), ("implementations.gan.models.blocks",)
+    ]
+    scope = facts.module_scope
+    assert facts.resolve_name("models", scope) == "implementations.gan.models"
+    assert facts.resolve_name("Generator", scope) == "implementations.gan.models.Generator"
+    assert facts.resolve_name("blocks", scope) == "implementations.gan.models.blocks"
