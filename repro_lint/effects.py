@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from repro_lint.argparse_defaults import off_by_default
-from repro_lint.cst_values import literal_bool, string_value
+from repro_lint.cst_values import is_self_attribute, literal_bool, string_value
 from repro_lint.rng import RNGS, consumed_rng, seeded_rngs
 
 if TYPE_CHECKING:
@@ -150,7 +150,8 @@ def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:
         return rng_call_effects(call) & _DRAWS
     effects = rng_call_effects(call) | deterministic_mode_effects(call)
     name = call.qualname
-    if name in _GRADIENT_FUNCTIONS or call.method in _GRADIENT_METHODS:
+    # `self.fit(x)` applies a submodule named `fit` (NASNet's cells); a trainer is another object.
+    if name in _GRADIENT_FUNCTIONS or (call.method in _GRADIENT_METHODS and not is_self_attribute(call.node.func)):
         effects |= {COMPUTES_GRADIENTS}
     if name in WEIGHT_LOADERS or call.method in _WEIGHT_LOADING_METHODS:
         effects |= {LOADS_WEIGHTS}

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import libcst as cst
 
+from repro_lint.argparse_defaults import UNKNOWN, Condition, conditions_for_the_project, declared_options
 from repro_lint.cst_values import is_self_attribute
 from repro_lint.effects import (
     COMPUTES_GRADIENTS,
@@ -42,6 +43,33 @@ class FunctionSummary:
     # Called only under an `if` on a command-line option that is off by default: they run, so
     # they are reachable, but what they do does not count as done (see `runs_only_with_options`).
     optional_callees: tuple[str, ...] = ()
+    # Called under an `if` on options other files declare: the project tells whether they run by default.
+    guarded_callees: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
+
+
+@dataclass
+class _Callees:
+    """What one function calls by name, split by whether it runs with the parser's defaults."""
+
+    certain: list[str] = field(default_factory=list)
+    optional: list[str] = field(default_factory=list)  # under an `if` this file's options make false
+    guarded: list[tuple[str, tuple[Condition, ...]]] = field(default_factory=list)
+
+    def add(self, callee: str, call: CallSite, facts: FileFacts) -> None:
+        if runs_only_with_options(call, facts):
+            self.optional.append(callee)
+        elif conditions := conditions_for_the_project(call, facts):
+            self.guarded.append((callee, conditions))
+        else:
+            self.certain.append(callee)
+
+
+def _passed_names(call: CallSite, facts: FileFacts) -> Iterator[str]:
+    for arg in call.node.args:
+        if isinstance(arg.value, (cst.Name, cst.Attribute)):
+            name = facts.qualname(arg.value, call.scope)
+            if name is not None:
+                yield name
 
 
 def _own_method(call: CallSite, methods: set[str], prefix: str) -> str | None:
@@ -106,6 +134,8 @@ class FileSummary:
     module_effects: frozenset[str] = frozenset()  # what the module's own top-level code does
     module_callees: tuple[str, ...] = ()  # what its top-level code calls
     module_optional_callees: tuple[str, ...] = ()  # see `FunctionSummary.optional_callees`
+    module_guarded_callees: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)  # the defaults of the options it declares
     is_program: bool = False  # a script by its own code: see `FileFacts.is_program`
     has_main_block: bool = False  # a top-level `if __name__ == "__main__":`
     star_imports: tuple[str, ...] = ()  # `from m import *` at module level, in order
@@ -139,34 +169,38 @@ def summarize(facts: FileFacts) -> FileSummary:
     prefix = f"{facts.module_name}." if facts.module_name else ""
     # Keyed by function, "" for the module's top-level code.
     effects: dict[str, set[str]] = {"": set()}
-    callees: dict[str, tuple[list[str], list[str]]] = {"": ([], [])}
+    callees: dict[str, _Callees] = {"": _Callees()}
     for function in facts.functions:
         key = _function_of(function.scope, facts)
         assert key is not None
         effects[key] = set()
-        callees[key] = ([], [])
+        callees[key] = _Callees()
     # A registry (`DiT_models = {"DiT-XL/2": DiT_XL_2, ...}`) is summarised as a function calling
     # its entries: `DiT_models[args.model](...)` calls one of them.
     for name, entries in _registries(facts, prefix).items():
         effects[name] = set()
-        callees[name] = (entries, [])
+        callees[name] = _Callees(entries)
     methods = {function.scope.qualname for function in facts.functions}
+    classes = {prefix + c.qualname for c in facts.classes}
     for call in facts.calls:
         owner = _function_of(call.scope, facts) or ""
         effects[owner] |= call_effects(call, facts)
         callee = call.qualname or _own_method(call, methods, prefix) or _registry_entry(call, facts)
-        certain, optional = callees[owner]
         if callee:
-            (optional if runs_only_with_options(call, facts) else certain).append(callee)
+            callees[owner].add(callee, call, facts)
         elif _calls_a_held_callable(call):
             effects[owner].add(OPAQUE_CALL)
+        # A class of this file handed to a call (`ResNet(BasicBlock, [2, 2, 2, 2])`) is built there.
+        for passed in _passed_names(call, facts):
+            if passed in classes:
+                callees[owner].add(passed, call, facts)
         bound = _bound_by_partial(call, facts)
         if bound:  # `partial(Task.iter_batches, ...)` is called later under another name
-            certain.append(bound)
+            callees[owner].certain.append(bound)
     for site in facts.assignments:
         effects[_function_of(site.scope, facts) or ""] |= assignment_effects(site, facts)
     module_effects = effects.pop("")
-    module_callees, module_optional_callees = callees.pop("")
+    module_callees = callees.pop("")
     module_scope = facts.module_scope
     aliases = {
         name: next(iter(targets))
@@ -177,15 +211,19 @@ def summarize(facts: FileFacts) -> FileSummary:
     return FileSummary(
         module_name=facts.module_name,
         functions={
-            k: FunctionSummary(frozenset(effects[k]), tuple(callees[k][0]), tuple(callees[k][1])) for k in effects
+            k: FunctionSummary(frozenset(effects[k]), tuple(callees[k].certain), tuple(callees[k].optional),
+                               tuple(callees[k].guarded))
+            for k in effects
         },
         classes=frozenset(prefix + c.qualname for c in facts.classes),
         class_bases={prefix + c.qualname: c.base_qualnames for c in facts.classes},
         aliases=aliases,
         imported_modules=frozenset(m for site in facts.imports for m in site.modules),
         module_effects=frozenset(module_effects),
-        module_callees=tuple(module_callees),
-        module_optional_callees=tuple(module_optional_callees),
+        module_callees=tuple(module_callees.certain),
+        module_optional_callees=tuple(module_callees.optional),
+        module_guarded_callees=tuple(module_callees.guarded),
+        options=dict(declared_options(facts)),
         is_program=facts.is_program,
         has_main_block=facts.main_block is not None,
         star_imports=tuple(facts.star_imports),
@@ -255,10 +293,15 @@ class ProjectFacts:
         self._module_names = {alias: next(iter(modules)) for alias, modules in claims.items()
                               if len(modules) == 1 and alias not in self._by_module}
         self._has_star_imports = any(s.star_only_imports for s in self.summaries)
+        # An option's default, where the files that declare it agree on one.
+        self._options: dict[str, Any] = {}
+        for summary in self.summaries:
+            for option, default in summary.options.items():
+                self._options[option] = default if self._options.get(option, default) == default else UNKNOWN
         self._module_of: dict[str, str | None] = {}
         self._bind_star_imports()
         self._program_effects: dict[tuple[str, str], frozenset[str]] = {}
-        self._program_functions: dict[int, frozenset[str]] = {}
+        self._program_functions: dict[tuple[int, bool], frozenset[str]] = {}
         self._members_of: dict[str, list[str]] | None = None
         self._program_reach: list[tuple[int, frozenset[str]]] | None = None  # each program and what it runs
         self._imported: frozenset[str] | None = None  # project modules that other project modules import
@@ -387,8 +430,7 @@ class ProjectFacts:
         while pending:
             summary = self._functions[pending.pop()]
             result |= summary.effects
-            for callee in summary.callees:
-                target = self._canonical(callee, frozenset())
+            for target in self._callees(summary.callees, (), summary.guarded_callees, by_default=True):
                 if target in self.extra_effects:
                     result |= self.extra_effects[target]
                     continue
@@ -467,18 +509,21 @@ class ProjectFacts:
         """The programs (indexes in `summaries`) that run `function` of `module_name`.
 
         Those that call it by name, through project functions and the classes they build
-        (a class built brings its methods, a function its nested functions), when there are
-        any. A `__main__` block runs only in its own program. Otherwise, and for other
-        module-level code, every program that is the module or imports
+        (a class built brings its methods, a function its nested functions), when run with
+        their parser's defaults. None, when programs call it only under options that are off
+        by default (`if opt.model == "densenet":`). A `__main__` block runs only in its own
+        program. Otherwise, and for other module-level code, every program that is the module or imports
         it: a method reached through an object or a callback is not followed by name. The
         module as a whole (no `function`) also runs in every program that calls one of its functions.
         """
         if function == MAIN_BLOCK:
             return [index for index, _ in self._programs() if self.summaries[index].module_name == module_name]
         if function:
-            calling = [index for index, _ in self._programs() if function in self._functions_run_by(index)]
+            calling = [index for index, _ in self._programs() if function in self._functions_run_by(index, True)]
             if calling:
                 return calling
+            if any(function in self._functions_run_by(index) for index, _ in self._programs()):
+                return []  # called only under options that are off by default
             return [index for index, reach in self._programs() if module_name in reach]
         # The module's code runs where a program imports it, or calls one of its functions by
         # name through modules it does not import itself (`from .parts import *` in a model file).
@@ -523,18 +568,19 @@ class ProjectFacts:
                 continue
             if OPAQUE_CALL in summary.effects or any(DREW[rng] in summary.effects for rng in DREW):
                 return False
-            pending.extend(self._canonical(c, frozenset()) for c in (*summary.callees, *summary.optional_callees))
+            pending.extend(self._callees(summary.callees, summary.optional_callees, summary.guarded_callees, False))
         return True
 
-    def _functions_run_by(self, index: int) -> frozenset[str]:
-        """The project functions that program `index`'s top-level code reaches by name."""
-        known = self._program_functions.get(index)
+    def _functions_run_by(self, index: int, by_default: bool = False) -> frozenset[str]:
+        """The project functions that program `index`'s top-level code reaches by name: with
+        `by_default`, only those it reaches when run with the parser's defaults."""
+        key = (index, by_default)
+        known = self._program_functions.get(key)
         if known is None:
             seen: set[str] = set()
             summary = self.summaries[index]
-            pending = [
-                self._canonical(c, frozenset()) for c in (*summary.module_callees, *summary.module_optional_callees)
-            ]
+            pending = self._callees(summary.module_callees, summary.module_optional_callees,
+                                    summary.module_guarded_callees, by_default)
             while pending:
                 name = pending.pop()
                 if name in seen:
@@ -543,11 +589,22 @@ class ProjectFacts:
                 pending.extend(self._members().get(name, ()))
                 called = self._functions.get(name)
                 if called is not None:
-                    pending.extend(
-                        self._canonical(c, frozenset()) for c in (*called.callees, *called.optional_callees)
-                    )
-            known = self._program_functions[index] = frozenset(seen & self._functions.keys())
+                    pending.extend(self._callees(called.callees, called.optional_callees, called.guarded_callees,
+                                                 by_default))
+            known = self._program_functions[key] = frozenset(seen & self._functions.keys())
         return known
+
+    def _callees(self, certain: Sequence[str], optional: Sequence[str],
+                 guarded: Sequence[tuple[str, tuple[Condition, ...]]], by_default: bool) -> list[str]:
+        if by_default:
+            names = [*certain, *(callee for callee, conditions in guarded if self._may_hold(conditions))]
+        else:
+            names = [*certain, *optional, *(callee for callee, _ in guarded)]
+        return [self._canonical(name, frozenset()) for name in names]
+
+    def _may_hold(self, conditions: tuple[Condition, ...]) -> bool:
+        """No condition is false with the project's option defaults (an undeclared option could hold)."""
+        return all(c.holds(self._options.get(c.option, UNKNOWN)) is not False for c in conditions)
 
     def _members(self) -> dict[str, list[str]]:
         """Per class or function, the functions defined directly in its body."""
@@ -656,8 +713,8 @@ class ProjectFacts:
             return
         functions = summary.functions.values()
         for callee in (
-            *summary.module_callees, *summary.module_optional_callees,
-            *(c for f in functions for c in (*f.callees, *f.optional_callees)),
+            *summary.module_callees, *summary.module_optional_callees, *(c for c, _ in summary.module_guarded_callees),
+            *(c for f in functions for c in (*f.callees, *f.optional_callees, *(c for c, _ in f.guarded_callees))),
         ):
             target = self._canonical(callee, frozenset())
             if target != callee:

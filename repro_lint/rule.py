@@ -117,6 +117,7 @@ class RuleContext:
 # Why a finding is robustness advice only, reported in strict mode.
 NO_PROGRAM = "no linted program runs this code"
 NO_TRAINING = "no linted program that runs this code computes gradients, so this backward never runs"
+OFF_BY_DEFAULT = "programs run this code only with command-line options that are off by default"
 TEST_CODE = "test code, not a training run"
 SELF_TEST = "the __main__ block of a module the project imports: a self-test, not a training run"
 

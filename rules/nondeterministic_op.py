@@ -11,7 +11,7 @@ from repro_lint.versions import format_version
 from ._ops import (
     OpMatcher,
     OpUse,
-    backward_reason,
+    advice_reason,
     deterministic_mode_covers,
     reachable_effects,
     without_fallback,
@@ -82,7 +82,7 @@ class NondeterministicOp(Rule):
             if without_fallback(call_uses, raising) is not None:
                 continue  # RPL401 reports this call
             use = next((use for use in call_uses if _left_nondeterministic(use, effects)), None)
-            if use is not None and ctx.reports(backward_reason(use, ctx)):
+            if use is not None and ctx.reports(advice_reason(use, ctx)):
                 uses.append(use)
         if not uses:
             return
@@ -91,11 +91,11 @@ class NondeterministicOp(Rule):
         fix = None if warn_only else _deterministic_mode_fix(ctx.facts)
         cudnn = [use for use in uses if use.entry.cudnn]
         if cudnn:
-            cudnn_note = note or strict_note(backward_reason(cudnn[0], ctx))
+            cudnn_note = note or strict_note(advice_reason(cudnn[0], ctx))
             yield Violation(cudnn[0].node, _cudnn_message(cudnn, version) + cudnn_note, fix, op=cudnn[0].entry.id)
         for use in uses:
             if not use.entry.cudnn:
-                own_note = note or strict_note(backward_reason(use, ctx))
+                own_note = note or strict_note(advice_reason(use, ctx))
                 yield Violation(use.node, _message(use, version, warn_only) + own_note, fix, op=use.entry.id)
 
 

@@ -6,7 +6,7 @@ from repro_lint.effects import DETERMINISTIC_RAISES, DETERMINISTIC_WARN_ONLY, de
 from repro_lint.rule import Rule, RuleContext, Violation, strict_note
 from repro_lint.versions import format_version
 
-from ._ops import OpMatcher, OpUse, backward_reason, reachable_effects, without_fallback
+from ._ops import OpMatcher, OpUse, advice_reason, reachable_effects, without_fallback
 
 
 class NondeterministicOpNoFallback(Rule):
@@ -73,7 +73,7 @@ class NondeterministicOpNoFallback(Rule):
             use = without_fallback(uses, mode == DETERMINISTIC_RAISES)
             if use is None:
                 continue
-            reason = backward_reason(use, ctx)
+            reason = advice_reason(use, ctx)
             if ctx.reports(reason):
                 yield Violation(use.node, _message(use, version, warn_only) + strict_note(reason), op=use.entry.id)
 
