@@ -26,7 +26,16 @@ from repro_lint.cst_values import literal_bool
 from repro_lint.effects import DREW, LOADS_WEIGHTS, SEEDED, call_effects
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
 from repro_lint.project import MAIN_BLOCK, ProjectFacts
-from repro_lint.rng import DATA_LOADERS, RNGS, TORCH, consumed_rng, drawn_for_a_label, loader_argument, seeded_rngs
+from repro_lint.rng import (
+    DATA_LOADERS,
+    RNGS,
+    TORCH,
+    consumed_rng,
+    drawn_for_a_label,
+    feeds_evaluation,
+    loader_argument,
+    seeded_rngs,
+)
 from repro_lint.traversal import descendants
 
 # Packages whose seeding functions are known by name; anything else named like
@@ -246,7 +255,9 @@ class Program:
     def _step(self, call: CallSite, owner: FunctionSite | None, index: int) -> Step:
         seeds = set(seeded_rngs(call))
         consumed = consumed_rng(call)
-        consumes = {consumed} if consumed and not drawn_for_a_label(call) else set()
+        # A draw that only labels something, or only orders evaluation batches, changes no result.
+        unused = drawn_for_a_label(call) or feeds_evaluation(call, self.facts)
+        consumes = {consumed} if consumed and not unused else set()
         spawned = self._spawned(call)
         if spawned is not None:
             # The parent neither gains the child's seeds nor draws what the child draws.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from repro_lint.cst_values import argument, has_star_args, is_none, literal_bool
-from repro_lint.facts import CallSite
+from repro_lint.facts import CallSite, FileFacts
 
 TORCH = "torch"
 RANDOM = "random"
@@ -170,17 +170,60 @@ def drawn_for_a_label(call: CallSite) -> bool:
     """The draw's statement only stores a value under names for a port, an address or a colour
     (`args.dist_url = f"tcp://localhost:{random.randrange(49152, 65535)}"`, `colors = random.sample(...)`):
     two runs differ only in those."""
-    line = call.statement
-    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+    names = _stored_as(call.statement)
+    return bool(names) and all(_LABEL_WORDS & set(name.lower().split("_")) for name in names)
+
+
+_EVALUATION_WORDS = frozenset({"val", "valid", "validation", "test", "testing", "eval", "evaluation", "dev"})
+_EVALUATION_SPLIT_KEYWORDS = frozenset({"split", "mode", "subset", "image_set", "phase"})
+
+
+def feeds_evaluation(call: CallSite, facts: FileFacts) -> bool:
+    """A `DataLoader(...)` for evaluation: stored under a name for a validation or test loader
+    (`val_loader`, `testloader`), or over a dataset that is a validation or test split (`train=False`,
+    `split="val"`, a positional "TEST", or a dataset variable so named). The order of its batches
+    changes no sum, mean or count taken over them."""
+    if call.qualname not in DATA_LOADERS:
         return False
+    if any(_evaluation_name(name) for name in _stored_as(call.statement)):
+        return True
+    dataset = loader_argument(call.node, "dataset", facts.splatted_keywords(call))
+    if dataset is None:
+        return False
+    value = dataset.value
+    if isinstance(value, cst.Name):
+        if _evaluation_name(value.value):
+            return True
+        value = facts.value_before(value.value, call) or value
+    return isinstance(value, cst.Call) and _evaluation_split(value)
+
+
+def _evaluation_name(name: str) -> bool:
+    lowered = name.lower()
+    return bool(_EVALUATION_WORDS & set(lowered.split("_"))) or lowered.startswith(("val", "test", "eval"))
+
+
+def _evaluation_split(dataset: cst.Call) -> bool:
+    for arg in dataset.args:
+        keyword = arg.keyword.value if arg.keyword is not None else None
+        if keyword == "train" and literal_bool(arg.value) is False:
+            return True
+        text = arg.value.evaluated_value if isinstance(arg.value, cst.SimpleString) else None
+        if isinstance(text, str) and (keyword is None or keyword in _EVALUATION_SPLIT_KEYWORDS):
+            if text.lower() in _EVALUATION_WORDS:
+                return True
+    return False
+
+
+def _stored_as(line: cst.CSTNode) -> list[str]:
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return []
     statement = line.body[0]
     if isinstance(statement, cst.Assign):
-        targets = [target.target for target in statement.targets]
-    elif isinstance(statement, cst.AnnAssign):
-        targets = [statement.target]
-    else:
-        return False
-    return all(_LABEL_WORDS & set(_target_name(target).lower().split("_")) for target in targets)
+        return [_target_name(target.target) for target in statement.targets]
+    if isinstance(statement, cst.AnnAssign):
+        return [_target_name(statement.target)]
+    return []
 
 
 def _target_name(target: cst.BaseExpression) -> str:

@@ -19,7 +19,7 @@ from repro_lint.effects import DREW, SEEDED
 from repro_lint.facts import CallSite, FileFacts, FunctionSite, Scope, parameter_names
 from repro_lint.fixes import header_end
 from repro_lint.rng import DATA_LOADERS, RNGS, TORCH, loader_argument
-from repro_lint.rule import NO_PROGRAM, AddImport, Edit, Insert, RuleContext
+from repro_lint.rule import NO_PROGRAM, OFF_BY_DEFAULT, AddImport, Edit, Insert, RuleContext
 
 # Sampling calls that take `generator=`, with the position it has when passed positionally.
 SAMPLER_GENERATOR_POSITIONS = {
@@ -47,7 +47,7 @@ def strict_only(ctx: RuleContext, call: CallSite) -> str | None:
     streams (torch, `random` and numpy, since torch 1.9) in every run.
     """
     if not ctx.runs_in_a_program_at(call.scope, call.node):
-        return NO_PROGRAM
+        return OFF_BY_DEFAULT if ctx.runs_in_a_program else NO_PROGRAM
     if SEEDED[TORCH] in ctx.effects_at(call.scope, call.node):
         return "the program seeds torch, so its runs repeat today"
     return None

@@ -6,6 +6,7 @@ import libcst as cst
 
 from repro_lint.cst_values import code_of
 from repro_lint.facts import CallSite
+from repro_lint.rng import feeds_evaluation
 from repro_lint.rule import SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._dataloader import (
@@ -32,7 +33,10 @@ class DataloaderShuffleWithoutGenerator(Rule):
         Calls with a `**kwargs` splat are skipped, since the splat may carry the generator.
 
         By default only where a linted program runs this code and never seeds torch: a
-        seeded program draws the same order in every run. Strict mode reports it anywhere.
+        seeded program draws the same order in every run. A loader for evaluation (stored
+        as `val_loader` or `test_loader`, or over a dataset built with `train=False` or
+        `split="test"`) is reported in strict mode only: the order of its batches changes
+        no metric summed or averaged over them. Strict mode reports it anywhere.
 
     Why it matters:
         Without a generator the shuffle order comes from the global torch RNG: it changes
@@ -71,7 +75,7 @@ class DataloaderShuffleWithoutGenerator(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         for loader, sampler, position in inline_random_samplers(ctx.facts):
-            reason = strict_only(ctx, loader)
+            reason = _strict_reason(ctx, loader)
             if not ctx.reports(reason):
                 continue
             yield Violation(
@@ -86,7 +90,7 @@ class DataloaderShuffleWithoutGenerator(Rule):
             if shuffle is None or passes(argument_of(ctx.facts, loader, "generator")):
                 continue
             value = constant_value(ctx, shuffle.value, loader.scope)
-            reason = strict_only(ctx, loader)
+            reason = _strict_reason(ctx, loader)
             if value == 0 or not ctx.reports(reason):
                 continue
             described = (
@@ -110,3 +114,13 @@ class DataloaderShuffleWithoutGenerator(Rule):
         value, edits = generator
         fixed = with_keywords(target, {"generator": position}, {"generator": value})
         return Fix(SAFE, "Add a seeded `generator`", (Replace(target, fixed), *edits))
+
+
+_EVALUATION_ORDER = "an evaluation loader: the order of its batches changes no sum, mean or count taken over them"
+
+
+def _strict_reason(ctx: RuleContext, loader: CallSite) -> str | None:
+    reason = strict_only(ctx, loader)
+    if reason is None and feeds_evaluation(loader, ctx.facts):
+        return _EVALUATION_ORDER
+    return reason
