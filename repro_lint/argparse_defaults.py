@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import libcst as cst
 
 from repro_lint.cst_values import literal_bool, string_value
-from repro_lint.facts import CallSite, FileFacts
+from repro_lint.facts import AssignSite, CallSite, FileFacts
 
 # Stands for a default that cannot be told: not a literal, or an option declared twice.
 UNKNOWN = ("<unknown default>",)  # a tuple, so that it survives pickling as an equal value
@@ -53,10 +53,10 @@ class Condition(NamedTuple):
         return value != self.negated
 
 
-def off_by_default(call: CallSite, facts: FileFacts) -> cst.BaseExpression | None:
-    """The test of an `if` around `call` that is false with this file's parser defaults, if any."""
+def off_by_default(site: CallSite | AssignSite, facts: FileFacts) -> cst.BaseExpression | None:
+    """The test of an `if` around `site` that is false with this file's parser defaults, if any."""
     options = declared_options(facts)
-    for test in call.guards:
+    for test in site.guards:
         condition = condition_of(test, on_any_object=True)
         if condition is not None and condition.option in options:
             if condition.holds(options[condition.option]) is False:

@@ -96,6 +96,7 @@ class AssignSite:
     statement: Statement
     order: int
     target_qualname: str | None
+    guards: tuple[cst.BaseExpression, ...] = ()  # the tests of the `if`s around it, as for `CallSite`
 
 
 @dataclass(eq=False)
@@ -691,7 +692,8 @@ class _FactsBuilder:
                 pairs = [(t.value, None) for t in target.elements]
         for single_target, single_value in pairs:
             self.facts.assignments.append(
-                AssignSite(node, single_target, single_value, self.scope, statement, self._next(), None)
+                AssignSite(node, single_target, single_value, self.scope, statement, self._next(), None,
+                           tuple(self.guards))
             )
 
 

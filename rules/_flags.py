@@ -10,7 +10,7 @@ import libcst as cst
 
 from repro_lint.cst_values import literal_bool, string_value
 from repro_lint.effects import LIGHTNING_TRAINERS
-from repro_lint.facts import CallSite, FileFacts, Scope
+from repro_lint.facts import AssignSite, CallSite, FileFacts, Scope
 
 CUDNN = "torch.backends.cudnn"
 
@@ -20,23 +20,27 @@ class FlagSetting:
     node: cst.CSTNode  # where to report
     value_node: cst.BaseExpression  # the expression to replace when fixing
     value: bool | None  # None when not provable
-    scope: Scope  # where the setting runs
+    site: CallSite | AssignSite  # the statement's facts: where it runs, under which `if`s
+
+    @property
+    def scope(self) -> Scope:
+        return self.site.scope
 
 
 def flag_settings(facts: FileFacts, flag: str) -> Iterator[FlagSetting]:
     """`cudnn.<flag> = v`, `setattr(cudnn, "<flag>", v)` and `cudnn.flags(<flag>=v)`."""
     for site in facts.assignments:
         if site.target_qualname == f"{CUDNN}.{flag}" and site.value is not None:
-            yield FlagSetting(site.target, site.value, literal_bool(site.value), site.scope)
+            yield FlagSetting(site.target, site.value, literal_bool(site.value), site)
     for call in facts.calls_to("builtins.setattr"):
         args = call.node.args
         if len(args) == 3 and not any(a.keyword or a.star for a in args):
             if facts.qualname(args[0].value, call.scope) == CUDNN and string_value(args[1].value) == flag:
-                yield FlagSetting(call.node, args[2].value, literal_bool(args[2].value), call.scope)
+                yield FlagSetting(call.node, args[2].value, literal_bool(args[2].value), call)
     for call in facts.calls_to(f"{CUDNN}.flags"):
         arg = call.keyword(flag)
         if arg is not None:
-            yield FlagSetting(call.node, arg.value, literal_bool(arg.value), call.scope)
+            yield FlagSetting(call.node, arg.value, literal_bool(arg.value), call)
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,7 +4,9 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from repro_lint.rule import NO_PROGRAM, SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
+from repro_lint.argparse_defaults import off_by_default
+from repro_lint.cst_values import code_of
+from repro_lint.rule import NO_PROGRAM, OFF_BY_DEFAULT, SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
 from ._flags import FlagSetting, flag_settings, trainer_flags
 
@@ -24,8 +26,9 @@ class CudnnBenchmarkEnabled(Rule):
         By default not in an evaluation or inference program: one that loads trained weights
         (`torch.load`, `load_state_dict`) and never computes gradients. There the choice
         changes only the rounding of forward outputs, while in training the different
-        rounding of each step compounds into a different model. Strict mode reports it
-        there too, and in code no linted program runs.
+        rounding of each step compounds into a different model. Nor where it is set only
+        under an option that is off by default (`if args.test_only:`). Strict mode reports
+        it there too, and in code no linted program runs.
 
     Example:
         import torch
@@ -71,7 +74,10 @@ class CudnnBenchmarkEnabled(Rule):
 
 def _strict_reason(ctx: RuleContext, setting: FlagSetting) -> str | None:
     if not ctx.runs_in_a_program_at(setting.scope, setting.node):
-        return NO_PROGRAM
+        return OFF_BY_DEFAULT if ctx.runs_in_a_program else NO_PROGRAM
+    guard = off_by_default(setting.site, ctx.facts)
+    if guard is not None:
+        return f"it runs only when `{code_of(guard)}` holds, which the parser's defaults make false"
     if ctx.only_evaluated_at(setting.scope, setting.node):
         return "every linted program that runs this code loads trained weights and computes no gradients"
     return None
