@@ -30,4 +30,4 @@ example: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check repro_lint rules
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --durations=15

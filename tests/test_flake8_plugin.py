@@ -1,8 +1,11 @@
-"""`flake8 --select RPL` reports what `repro-lint check` reports: a real flake8 run over every fixture."""
+"""`flake8 --select RPL` reports what `repro-lint check` reports: a real flake8 run over every fixture.
+
+The CLI side is the `Linter` that `repro-lint check` runs, called in this process: one
+subprocess per fixture spent minutes starting interpreters. `test_cli` runs the real CLI.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -12,8 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, run_cli
+from conftest import BIN
 from fixture_harness import DEFAULT_TORCH_VERSION, Case, collect_cases, expected_findings
+
+from repro_lint.api import Linter
+from repro_lint.config import Overrides
+from repro_lint.reporters.json_format import finding_dict
 
 CASES = collect_cases()
 FLAKE8_LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<code>[A-Z]+\d+) (?P<message>.*)$")
@@ -38,10 +45,6 @@ def flake8_rows(output: str) -> set[Row]:
         path = Path(match["path"]).as_posix().removeprefix("./")
         rows.add((path, int(match["line"]), int(match["column"]), match["code"], match["message"]))
     return rows
-
-
-def cli_rows(output: str) -> set[Row]:
-    return {(f["path"], f["line"], f["column"], f["code"], f["message"]) for f in json.loads(output)}
 
 
 def case_project(case: Case, destination: Path) -> Path:
@@ -72,9 +75,9 @@ def case_options(case: Case) -> tuple[str, str, tuple[str, ...]]:
 def both_tools(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[set[Row], set[Row]]]:
     """For each case id: (flake8's findings, the CLI's findings).
 
-    The CLI runs once per case, since it makes one project of the files it is
-    given. flake8 runs once per set of options over all those cases' roots,
-    which also makes it keep one project per root. The runs go in parallel.
+    The CLI's linter runs once per case, since it makes one project of the files it
+    is given. flake8 runs once per set of options over all those cases' roots,
+    which also makes it keep one project per root.
     """
     base = tmp_path_factory.mktemp("fixture-projects")
     roots = {case.id: case_project(case, base) for case in CASES}
@@ -84,10 +87,13 @@ def both_tools(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[set[
 
     def cli(case: Case) -> set[Row]:
         select, version, strict = case_options(case)
-        result = run_cli("check", ".", "--format", "json", "--select", select, "--torch-version", version, *strict[:1],
-                         cwd=roots[case.id])
-        assert result.returncode in (0, 1), result.stderr
-        return cli_rows(result.stdout)
+        overrides = Overrides(select=select.split(","), torch_version=version, strict=True if strict else None)
+        root = roots[case.id]
+        run = Linter(overrides).lint_paths([root])
+        assert not run.errors, run.errors
+        rows = (finding_dict(finding) for finding in run.findings)  # as `--format json` prints them
+        return {(Path(str(f["path"])).relative_to(root).as_posix(), f["line"], f["column"], f["code"], f["message"])
+                for f in rows}
 
     def flake8(options: tuple[str, str, tuple[str, ...]], cases: list[Case]) -> dict[str, set[Row]]:
         select, version, strict = options
@@ -100,11 +106,12 @@ def both_tools(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[set[
             by_folder[folder].add((relative, *rest))
         return {case.id: by_folder[roots[case.id].name] for case in cases}
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        cli_runs = {case.id: pool.submit(cli, case) for case in CASES}
+    with ThreadPoolExecutor(max_workers=2) as pool:
         flake8_runs = [pool.submit(flake8, options, cases) for options, cases in groups.items()]
+        # In this thread, while flake8 runs: a run keeps its workers' context in the runner module.
+        from_cli = {case.id: cli(case) for case in CASES}
         from_flake8 = {case_id: rows for run in flake8_runs for case_id, rows in run.result().items()}
-        return {case.id: (from_flake8[case.id], cli_runs[case.id].result()) for case in CASES}
+        return {case.id: (from_flake8[case.id], from_cli[case.id]) for case in CASES}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
