@@ -64,7 +64,7 @@ def off_by_default(site: CallSite | AssignSite, facts: FileFacts) -> cst.BaseExp
     return None
 
 
-def conditions_for_the_project(call: CallSite, facts: FileFacts) -> tuple[Condition, ...]:
+def conditions_for_the_project(call: CallSite | AssignSite, facts: FileFacts) -> tuple[Condition, ...]:
     """The tests around `call` on options this file does not declare (`opt.model == "densenet"`, on
     a plain name: `self.training` is no option): the project decides them."""
     options = declared_options(facts)

@@ -137,7 +137,7 @@ def deterministic_mode(effects: frozenset[str]) -> str | None:
     return DETERMINISTIC_RAISES
 
 
-def runs_only_with_options(call: CallSite, facts: FileFacts) -> bool:
+def runs_only_with_options(call: CallSite | AssignSite, facts: FileFacts) -> bool:
     """The call sits under an `if` on a command-line option that is false with the parser's defaults
     (`if args.seed is not None: torch.manual_seed(args.seed)`, `--seed` defaulting to None): run as
     documented, it does not happen. What it would set (seeds, modes, flags) does not count; what it

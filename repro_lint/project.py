@@ -33,7 +33,7 @@ from repro_lint.effects import (
     call_effects,
     runs_only_with_options,
 )
-from repro_lint.facts import CallSite, FileFacts, Scope
+from repro_lint.facts import AssignSite, CallSite, FileFacts, Scope
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class _Callees:
     optional: list[str] = field(default_factory=list)  # under an `if` this file's options make false
     guarded: list[tuple[str, tuple[Condition, ...]]] = field(default_factory=list)
 
-    def add(self, callee: str, call: CallSite, facts: FileFacts) -> None:
+    def add(self, callee: str, call: CallSite | AssignSite, facts: FileFacts) -> None:
         if runs_only_with_options(call, facts):
             self.optional.append(callee)
         elif conditions := conditions_for_the_project(call, facts):
@@ -66,10 +66,22 @@ class _Callees:
 
 def _passed_names(call: CallSite, facts: FileFacts) -> Iterator[str]:
     for arg in call.node.args:
-        if isinstance(arg.value, (cst.Name, cst.Attribute)):
-            name = facts.qualname(arg.value, call.scope)
-            if name is not None:
-                yield name
+        yield from _named_in(arg.value, call.scope, facts)
+
+
+def _named_in(value: cst.BaseExpression | None, scope: Scope, facts: FileFacts) -> Iterator[str]:
+    """What `value` names: itself, or the elements and dict values of a literal collection (nested)."""
+    if isinstance(value, (cst.Name, cst.Attribute)):
+        name = facts.qualname(value, scope)
+        if name is not None:
+            yield name
+    elif isinstance(value, (cst.Tuple, cst.List, cst.Set)):
+        for element in value.elements:
+            yield from _named_in(element.value, scope, facts)
+    elif isinstance(value, cst.Dict):
+        for item in value.elements:
+            if isinstance(item, cst.DictElement):
+                yield from _named_in(item.value, scope, facts)
 
 
 def _own_method(call: CallSite, methods: set[str], prefix: str) -> str | None:
@@ -198,7 +210,12 @@ def summarize(facts: FileFacts) -> FileSummary:
         if bound:  # `partial(Task.iter_batches, ...)` is called later under another name
             callees[owner].certain.append(bound)
     for site in facts.assignments:
-        effects[_function_of(site.scope, facts) or ""] |= assignment_effects(site, facts)
+        owner = _function_of(site.scope, facts) or ""
+        effects[owner] |= assignment_effects(site, facts)
+        # A class of this file stored for later (`block = Bottleneck`, `{18: (BasicBlock, [2, 2])}`) is built later.
+        for stored in _named_in(site.value, site.scope, facts):
+            if stored in classes:
+                callees[owner].add(stored, site, facts)
     module_effects = effects.pop("")
     module_callees = callees.pop("")
     module_scope = facts.module_scope
@@ -489,6 +506,16 @@ class ProjectFacts:
         running = self._programs_running(module_name, function)
         return bool(running) and all(self._does(index, LOADS_WEIGHTS) and not self._trains(index)
                                      for index in running)
+
+    @_recorded
+    def only_self_tested(self, module_name: str, function: str = "") -> bool:
+        """Whether the only linted programs that run this code are the `__main__` blocks of modules
+        the project imports: demos and self-tests of library code, not training runs."""
+        running = self._programs_running(module_name, function)
+        return bool(running) and all(
+            self.summaries[index].has_main_block and self.is_imported(self.summaries[index].module_name)
+            for index in running
+        )
 
     def _does(self, index: int, effect: str) -> bool:
         """Program `index` has `effect`: in its own code, the project functions it calls, or a method of

@@ -104,6 +104,10 @@ class RuleContext:
         """Every program that runs this code loads trained weights and computes no gradients."""
         return self.project.only_evaluated(self.facts.module_name, self._function(scope, node))
 
+    def only_self_tested_at(self, scope: Scope, node: cst.CSTNode) -> bool:
+        """Only `__main__` blocks of modules the project imports run this code (see `SELF_TEST`)."""
+        return self.project.only_self_tested(self.facts.module_name, self._function(scope, node))
+
     def effects_at(self, scope: Scope, node: cst.CSTNode) -> frozenset[str]:
         """What this file's code and the helpers it calls do, plus what every program that runs
         this code does (see `repro_lint.effects`)."""

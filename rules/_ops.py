@@ -30,7 +30,7 @@ from repro_lint.effects import (
 from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, LoopSite, Scope
 from repro_lint.project import ProjectFacts
 from repro_lint.rng import DATA_LOADERS
-from repro_lint.rule import NO_TRAINING, OFF_BY_DEFAULT, RuleContext
+from repro_lint.rule import NO_TRAINING, OFF_BY_DEFAULT, SELF_TEST, RuleContext
 from repro_lint.traversal import descendants
 
 TENSOR_TYPE = "torch.Tensor"
@@ -140,12 +140,15 @@ def reachable_effects(facts: FileFacts, project: ProjectFacts) -> frozenset[str]
 
 def advice_reason(use: OpUse, ctx: RuleContext) -> str | None:
     """Why reporting `use` is robustness advice here: programs run its code only with options
-    that are off by default (`--model densenet`), or its nondeterminism is in a backward and
-    the programs that run it never compute gradients (evaluation, inference, data preparation)."""
+    that are off by default (`--model densenet`), or only as a library module's self-test, or
+    its nondeterminism is in a backward and the programs that run it never compute gradients
+    (evaluation, inference, data preparation)."""
     if not ctx.runs_in_a_program:
         return None
     if not ctx.runs_in_a_program_at(use.call.scope, use.call.node):
         return OFF_BY_DEFAULT
+    if ctx.only_self_tested_at(use.call.scope, use.call.node):
+        return SELF_TEST
     if use.entry.phase != "backward":
         return None
     return None if ctx.trained_at(use.call.scope, use.call.node) else NO_TRAINING
