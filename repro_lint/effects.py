@@ -55,6 +55,9 @@ WEIGHT_LOADERS = frozenset({
 _WEIGHT_LOADING_METHODS = frozenset({"load_state_dict", "from_pretrained", "load_from_checkpoint"})
 # Calls code the linter cannot see: a callable held in a variable or attribute (`self.transform(x)`).
 OPAQUE_CALL = "call:opaque"
+# ... except a callable held in one of the object's own attributes: `call:self.transform`, which a
+# caller that knows what was stored there (a dataset built with fixed transforms) can tell apart.
+HELD_ATTRIBUTE_CALL = "call:self."
 SEEDED = {rng: f"seed:{rng}" for rng in RNGS}
 DREW = {rng: f"rng:{rng}" for rng in RNGS}
 _DRAWS = frozenset(DREW.values())

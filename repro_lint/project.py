@@ -18,15 +18,16 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import libcst as cst
 
 from repro_lint.argparse_defaults import UNKNOWN, Condition, conditions_for_the_project, declared_options
-from repro_lint.cst_values import is_self_attribute
+from repro_lint.cst_values import is_none, is_self_attribute
 from repro_lint.effects import (
     COMPUTES_GRADIENTS,
     DREW,
+    HELD_ATTRIBUTE_CALL,
     LOADS_WEIGHTS,
     OPAQUE_CALL,
     assignment_effects,
@@ -45,6 +46,36 @@ class FunctionSummary:
     optional_callees: tuple[str, ...] = ()
     # Called under an `if` on options other files declare: the project tells whether they run by default.
     guarded_callees: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
+
+
+class HeldParameter(NamedTuple):
+    """`self.<attribute> = <parameter>` in a class's `__init__`: what the caller passes is what is held."""
+
+    attribute: str
+    parameter: str
+    position: int  # among the arguments a caller passes (after `self`)
+    defaults_to_none: bool
+
+
+def _held_parameters(facts: FileFacts, prefix: str) -> dict[str, tuple[HeldParameter, ...]]:
+    found: dict[str, tuple[HeldParameter, ...]] = {}
+    for function in facts.functions:
+        scope = function.scope
+        if function.node.name.value != "__init__" or scope.parent is None or scope.parent.kind != "class":
+            continue
+        params = function.node.params.params[1:]
+        by_name = {param.name.value: (index, param) for index, param in enumerate(params)}
+        held = []
+        for site in facts.assignments:
+            target, value = site.target, site.value
+            if (site.scope is scope and is_self_attribute(target) and isinstance(value, cst.Name)
+                    and value.value in by_name):
+                index, param = by_name[value.value]
+                held.append(HeldParameter(target.attr.value, value.value, index,
+                                          param.default is not None and is_none(param.default)))
+        if held:
+            found[prefix + scope.parent.qualname] = tuple(held)
+    return found
 
 
 @dataclass
@@ -148,6 +179,7 @@ class FileSummary:
     module_optional_callees: tuple[str, ...] = ()  # see `FunctionSummary.optional_callees`
     module_guarded_callees: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # the defaults of the options it declares
+    held_parameters: dict[str, tuple[HeldParameter, ...]] = field(default_factory=dict)  # by class
     is_program: bool = False  # a script by its own code: see `FileFacts.is_program`
     has_main_block: bool = False  # a top-level `if __name__ == "__main__":`
     star_imports: tuple[str, ...] = ()  # `from m import *` at module level, in order
@@ -201,7 +233,9 @@ def summarize(facts: FileFacts) -> FileSummary:
         if callee:
             callees[owner].add(callee, call, facts)
         elif _calls_a_held_callable(call):
-            effects[owner].add(OPAQUE_CALL)
+            func = call.node.func
+            held = HELD_ATTRIBUTE_CALL + func.attr.value if is_self_attribute(func) else OPAQUE_CALL
+            effects[owner].add(held)
         # A class of this file handed to a call (`ResNet(BasicBlock, [2, 2, 2, 2])`) is built there.
         for passed in _passed_names(call, facts):
             if passed in classes:
@@ -241,6 +275,7 @@ def summarize(facts: FileFacts) -> FileSummary:
         module_optional_callees=tuple(module_callees.optional),
         module_guarded_callees=tuple(module_callees.guarded),
         options=dict(declared_options(facts)),
+        held_parameters=_held_parameters(facts, prefix),
         is_program=facts.is_program,
         has_main_block=facts.main_block is not None,
         star_imports=tuple(facts.star_imports),
@@ -289,12 +324,14 @@ class ProjectFacts:
         self._functions: dict[str, FunctionSummary] = {}
         self._classes: set[str] = set()
         self._class_bases: dict[str, tuple[str, ...]] = {}
+        self._held_parameters: dict[str, tuple[HeldParameter, ...]] = {}
         self._aliases: dict[str, str] = {}
         self._modules: set[str] = set()
         for summary in self.summaries:
             self._functions.update(summary.functions)
             self._classes |= summary.classes
             self._class_bases.update(summary.class_bases)
+            self._held_parameters.update(summary.held_parameters)
             self._modules.add(summary.module_name)
             for name, target in summary.aliases.items():
                 self._aliases[f"{summary.module_name}.{name}"] = target
@@ -574,10 +611,20 @@ class ProjectFacts:
         return None
 
     @_recorded
-    def draws_nothing(self, qualname: str) -> bool:
+    def held_parameters(self, class_name: str) -> tuple[HeldParameter, ...]:
+        """What the `__init__` that builds `class_name` (its own or inherited) stores from its parameters."""
+        init = self.method_of(class_name, "__init__")
+        return self._held_parameters.get(init.rpartition(".")[0], ()) if init is not None else ()
+
+    @_recorded
+    def draws_nothing(self, qualname: str, fixed_attributes: str = "") -> bool:
         """Whether calling project function `qualname` provably draws no random numbers: neither
         it nor the project code it calls draws, calls a callable held in a variable or attribute,
-        or calls outside code other than libraries that draw only through functions we know."""
+        or calls outside code other than libraries that draw only through functions we know.
+        `fixed_attributes` (comma-separated) are attributes of `qualname`'s own object known to
+        hold code that draws nothing (a fixed transform the caller passed in)."""
+        owner = self.canonical(qualname).rpartition(".")[0] + "."
+        fixed = {f"{HELD_ATTRIBUTE_CALL}{name}" for name in fixed_attributes.split(",") if name}
         pending, seen = [self.canonical(qualname)], set()
         while pending:
             name = pending.pop()
@@ -594,6 +641,9 @@ class ProjectFacts:
                     return False
                 continue
             if OPAQUE_CALL in summary.effects or any(DREW[rng] in summary.effects for rng in DREW):
+                return False
+            held = {effect for effect in summary.effects if effect.startswith(HELD_ATTRIBUTE_CALL)}
+            if held and not (name.startswith(owner) and held <= fixed):
                 return False
             pending.extend(self._callees(summary.callees, summary.optional_callees, summary.guarded_callees, False))
         return True

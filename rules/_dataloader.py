@@ -18,6 +18,7 @@ from repro_lint.cst_values import argument, code_of, has_splat, is_none, keyword
 from repro_lint.effects import DREW, SEEDED
 from repro_lint.facts import CallSite, FileFacts, FunctionSite, Scope, parameter_names
 from repro_lint.fixes import header_end
+from repro_lint.project import HeldParameter
 from repro_lint.rng import DATA_LOADERS, RNGS, TORCH, loader_argument
 from repro_lint.rule import NO_PROGRAM, OFF_BY_DEFAULT, AddImport, Edit, Insert, RuleContext
 
@@ -145,7 +146,12 @@ def _dataset_draws_nothing(ctx: RuleContext, built: cst.Call, loader: CallSite) 
         return True
     if ctx.project.is_project_class(name):
         method = ctx.project.method_of(name, "__getitem__") or ctx.project.method_of(name, "__iter__")
-        return method is not None and ctx.project.draws_nothing(method)
+        if method is None:
+            return False
+        # `self.transform(image)` draws nothing where this call stores a fixed transform there.
+        held = ctx.project.held_parameters(name)
+        fixed = [stored.attribute for stored in held if _passes_fixed(ctx, built, stored, loader)]
+        return ctx.project.draws_nothing(method, ",".join(sorted(fixed)))
     if not name.startswith("torchvision.datasets."):
         return False
     for position, arg in enumerate(built.args):
@@ -155,6 +161,14 @@ def _dataset_draws_nothing(ctx: RuleContext, built: cst.Call, loader: CallSite) 
             if not (keyword is None and _is_literal(arg.value)) and not _fixed_transform(ctx, arg.value, loader, 0):
                 return False
     return True
+
+
+def _passes_fixed(ctx: RuleContext, built: cst.Call, held: HeldParameter, loader: CallSite) -> bool:
+    """The dataset call passes None or a fixed transform for `held`'s parameter, or leaves its None default."""
+    arg = argument(built, held.position, held.parameter)
+    if arg is None:
+        return held.defaults_to_none and not has_splat(built)
+    return _fixed_transform(ctx, arg.value, loader, 0)
 
 
 def _fixed_transform(ctx: RuleContext, expr: cst.BaseExpression, loader: CallSite, depth: int) -> bool:
