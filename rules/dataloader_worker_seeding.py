@@ -46,8 +46,9 @@ class DataloaderWorkerSeeding(Rule):
         worker streams cannot matter: no `collate_fn`, and a `TensorDataset`, a torchvision
         dataset whose transforms are all fixed ones (`Resize`, `CenterCrop`, `ToTensor`,
         `Normalize`, ...), or a project dataset whose `__getitem__` provably draws nothing
-        (it calls no callable held in a variable or attribute, such as `self.transform`, and
-        no library the linter does not know).
+        (it calls no callable held in a variable or attribute, and no library the linter does
+        not know). A `self.transform` that `__init__` stores from its `transform` parameter
+        counts as fixed where the loader's dataset call passes fixed transforms or None.
         Strict mode reports every such loader, as robustness advice.
 
     Why it matters:
