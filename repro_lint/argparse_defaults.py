@@ -64,11 +64,11 @@ def off_by_default(site: CallSite | AssignSite, facts: FileFacts) -> cst.BaseExp
     return None
 
 
-def conditions_for_the_project(call: CallSite | AssignSite, facts: FileFacts) -> tuple[Condition, ...]:
-    """The tests around `call` on options this file does not declare (`opt.model == "densenet"`, on
+def conditions_for_the_project(site: CallSite | AssignSite, facts: FileFacts) -> tuple[Condition, ...]:
+    """The tests around `site` on options this file does not declare (`opt.model == "densenet"`, on
     a plain name: `self.training` is no option): the project decides them."""
     options = declared_options(facts)
-    found = (condition_of(test, on_any_object=False) for test in call.guards)
+    found = (condition_of(test, on_any_object=False) for test in site.guards)
     return tuple(c for c in found if c is not None and c.option not in options)
 
 

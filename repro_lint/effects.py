@@ -140,12 +140,12 @@ def deterministic_mode(effects: frozenset[str]) -> str | None:
     return DETERMINISTIC_RAISES
 
 
-def runs_only_with_options(call: CallSite | AssignSite, facts: FileFacts) -> bool:
-    """The call sits under an `if` on a command-line option that is false with the parser's defaults
-    (`if args.seed is not None: torch.manual_seed(args.seed)`, `--seed` defaulting to None): run as
-    documented, it does not happen. What it would set (seeds, modes, flags) does not count; what it
-    would draw still does, so that a finding is not lost."""
-    return bool(call.guards) and off_by_default(call, facts) is not None
+def runs_only_with_options(site: CallSite | AssignSite, facts: FileFacts) -> bool:
+    """The call or assignment sits under an `if` on a command-line option that is false with the
+    parser's defaults (`if args.seed is not None: torch.manual_seed(args.seed)`, `--seed` defaulting
+    to None): run as documented, it does not happen. What it would set (seeds, modes, flags) does
+    not count; what it would draw still does, so that a finding is not lost."""
+    return bool(site.guards) and off_by_default(site, facts) is not None
 
 
 def call_effects(call: CallSite, facts: FileFacts) -> frozenset[str]:

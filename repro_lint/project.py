@@ -95,24 +95,23 @@ class _Callees:
             self.certain.append(callee)
 
 
-def _passed_names(call: CallSite, facts: FileFacts) -> Iterator[str]:
-    for arg in call.node.args:
-        yield from _named_in(arg.value, call.scope, facts)
-
-
 def _named_in(value: cst.BaseExpression | None, scope: Scope, facts: FileFacts) -> Iterator[str]:
-    """What `value` names: itself, or the elements and dict values of a literal collection (nested)."""
+    """What `value` names: itself, or what the elements of a literal collection name (nested)."""
     if isinstance(value, (cst.Name, cst.Attribute)):
         name = facts.qualname(value, scope)
         if name is not None:
             yield name
-    elif isinstance(value, (cst.Tuple, cst.List, cst.Set)):
-        for element in value.elements:
-            yield from _named_in(element.value, scope, facts)
-    elif isinstance(value, cst.Dict):
-        for item in value.elements:
-            if isinstance(item, cst.DictElement):
-                yield from _named_in(item.value, scope, facts)
+    for element in _elements(value) or ():
+        yield from _named_in(element, scope, facts)
+
+
+def _elements(value: cst.BaseExpression | None) -> list[cst.BaseExpression] | None:
+    """The elements of a literal list or tuple, or the values of a literal dict; None for anything else."""
+    if isinstance(value, cst.Dict):
+        return [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return [e.value for e in value.elements]
+    return None
 
 
 def _own_method(call: CallSite, methods: set[str], prefix: str) -> str | None:
@@ -133,12 +132,8 @@ def _registries(facts: FileFacts, prefix: str) -> dict[str, list[str]]:
     for site in facts.assignments:
         if site.scope is not facts.module_scope or not isinstance(site.target, cst.Name):
             continue
-        value = site.value
-        if isinstance(value, cst.Dict):
-            items = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
-        elif isinstance(value, (cst.List, cst.Tuple)):
-            items = [e.value for e in value.elements]
-        else:
+        items = _elements(site.value)
+        if items is None:
             continue
         entries = [name for item in items if isinstance(item, (cst.Name, cst.Attribute))
                    for name in [facts.qualname(item, facts.module_scope)] if name]
@@ -237,9 +232,10 @@ def summarize(facts: FileFacts) -> FileSummary:
             held = HELD_ATTRIBUTE_CALL + func.attr.value if is_self_attribute(func) else OPAQUE_CALL
             effects[owner].add(held)
         # A class of this file handed to a call (`ResNet(BasicBlock, [2, 2, 2, 2])`) is built there.
-        for passed in _passed_names(call, facts):
-            if passed in classes:
-                callees[owner].add(passed, call, facts)
+        for arg in call.node.args:
+            for passed in _named_in(arg.value, call.scope, facts):
+                if passed in classes:
+                    callees[owner].add(passed, call, facts)
         bound = _bound_by_partial(call, facts)
         if bound:  # `partial(Task.iter_batches, ...)` is called later under another name
             callees[owner].certain.append(bound)
@@ -484,7 +480,7 @@ class ProjectFacts:
         while pending:
             summary = self._functions[pending.pop()]
             result |= summary.effects
-            for target in self._callees(summary.callees, (), summary.guarded_callees, by_default=True):
+            for target in self._called_names(summary.callees, (), summary.guarded_callees, by_default=True):
                 if target in self.extra_effects:
                     result |= self.extra_effects[target]
                     continue
@@ -645,7 +641,9 @@ class ProjectFacts:
             held = {effect for effect in summary.effects if effect.startswith(HELD_ATTRIBUTE_CALL)}
             if held and not (name.startswith(owner) and held <= fixed):
                 return False
-            pending.extend(self._callees(summary.callees, summary.optional_callees, summary.guarded_callees, False))
+            pending.extend(
+                self._called_names(summary.callees, summary.optional_callees, summary.guarded_callees, False)
+            )
         return True
 
     def _functions_run_by(self, index: int, by_default: bool = False) -> frozenset[str]:
@@ -656,7 +654,7 @@ class ProjectFacts:
         if known is None:
             seen: set[str] = set()
             summary = self.summaries[index]
-            pending = self._callees(summary.module_callees, summary.module_optional_callees,
+            pending = self._called_names(summary.module_callees, summary.module_optional_callees,
                                     summary.module_guarded_callees, by_default)
             while pending:
                 name = pending.pop()
@@ -666,12 +664,12 @@ class ProjectFacts:
                 pending.extend(self._members().get(name, ()))
                 called = self._functions.get(name)
                 if called is not None:
-                    pending.extend(self._callees(called.callees, called.optional_callees, called.guarded_callees,
+                    pending.extend(self._called_names(called.callees, called.optional_callees, called.guarded_callees,
                                                  by_default))
             known = self._program_functions[key] = frozenset(seen & self._functions.keys())
         return known
 
-    def _callees(self, certain: Sequence[str], optional: Sequence[str],
+    def _called_names(self, certain: Sequence[str], optional: Sequence[str],
                  guarded: Sequence[tuple[str, tuple[Condition, ...]]], by_default: bool) -> list[str]:
         if by_default:
             names = [*certain, *(callee for callee, conditions in guarded if self._may_hold(conditions))]
