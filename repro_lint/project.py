@@ -334,14 +334,16 @@ class ProjectFacts:
         self._closure: dict[str, frozenset[str]] = {}
         self._reachable: dict[str, frozenset[str]] = {}
         self._by_module = {s.module_name: s for s in self.summaries}
-        # A shorter name of a module gives way to a module's own name, and means nothing when two
-        # modules share it (two script folders' `utils`).
+        # A shorter name of a module gives way to a module's or package's own name (`util/util.py`
+        # is not `util`, the folder is), and means nothing when two modules share it (two script
+        # folders' `utils`).
         claims: dict[str, set[str]] = defaultdict(set)
         for summary in self.summaries:
             for alias in summary.other_names:
                 claims[alias].add(summary.module_name)
+        packages = {name.rsplit(".", cut)[0] for name in self._by_module for cut in range(1, name.count(".") + 1)}
         self._module_names = {alias: next(iter(modules)) for alias, modules in claims.items()
-                              if len(modules) == 1 and alias not in self._by_module}
+                              if len(modules) == 1 and alias not in self._by_module and alias not in packages}
         self._has_star_imports = any(s.star_only_imports for s in self.summaries)
         # An option's default, where the files that declare it agree on one.
         self._options: dict[str, Any] = {}

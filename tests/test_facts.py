@@ -9,6 +9,7 @@ import pytest
 
 from repro_lint.facts import FileFacts
 from repro_lint.identity import ModuleIdentity, module_identity
+from repro_lint.project import ProjectFacts, summarize
 
 
 def facts_for(source: str, module_name: str = "pkg.mod", is_package: bool = False) -> FileFacts:
@@ -180,3 +181,17 @@ def test_a_scripts_import_of_a_module_beside_it_means_that_module(tmp_path) -> N
     assert facts.resolve_name("models", scope) == "implementations.gan.models"
     assert facts.resolve_name("Generator", scope) == "implementations.gan.models.Generator"
     assert facts.resolve_name("blocks", scope) == "implementations.gan.models.blocks"
+
+
+def test_a_module_named_like_its_namespace_folder_does_not_shadow_the_folder(tmp_path) -> None:
+    # `util/util.py` is imported as `util` only by its own folder's scripts; elsewhere `util` is the
+    # folder, so `util.dataset.Samples` must not become `util.util.dataset.Samples` (and so on).
+    (tmp_path / "util").mkdir()
+    sources = {"util/util.py": "def helper():\n    pass\n", "util/dataset.py": "class Samples:\n    pass\n"}
+    summaries = []
+    for relative, source in sources.items():
+        (tmp_path / relative).write_text(source)
+        summaries.append(summarize(FileFacts(cst.parse_module(source), module_identity(tmp_path / relative, tmp_path))))
+    project = ProjectFacts(summaries)
+    assert project.canonical("util.dataset.Samples.__iter__") == "util.dataset.Samples.__iter__"
+    assert project.canonical("util.util.helper") == "util.util.helper"
