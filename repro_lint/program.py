@@ -25,7 +25,7 @@ from repro_lint.argparse_defaults import off_by_default
 from repro_lint.cst_values import literal_bool
 from repro_lint.effects import DREW, LOADS_WEIGHTS, SEEDED, call_effects
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
-from repro_lint.project import MAIN_BLOCK, ProjectFacts
+from repro_lint.project import MAIN_BLOCK, ProjectFacts, fire_commands
 from repro_lint.rng import (
     DATA_LOADERS,
     RNGS,
@@ -61,6 +61,7 @@ class Step:
     consumes: frozenset[str]  # drawn from before any seed inside the call
     callee: FunctionSite | None  # the same-file function the call runs, if any
     fresh_process: bool = False  # the callee runs in a new process (`mp.spawn`): nothing seeded there
+    commands: tuple[FunctionSite, ...] = ()  # same-file functions the command line picks one of (`fire.Fire()`)
     loads_weights: bool = False  # reads trained weights (`load_state_dict`), here or in a project function
 
 
@@ -230,6 +231,11 @@ class Program:
         function the first time it is called (later calls can only draw what the
         first one drew, with at least as much seeded)."""
         for step in self.steps(owner):
+            for command in step.commands:  # one of them runs, from the state at the call
+                if command not in visited:
+                    visited.add(command)
+                    self._entry_states[command] = frozenset(seeded)
+                    self._walk(command, (*prefix, step), set(seeded), visited)
             callee = step.callee
             if callee is not None and callee not in visited:
                 visited.add(callee)
@@ -283,7 +289,9 @@ class Program:
             for rng in seeds:
                 self.seeds_off_by_default.setdefault(rng, off)
             seeds, callee = set(), None
-        return Step(call, owner, index, frozenset(seeds), frozenset(consumes), callee, loads_weights=loads_weights)
+        commands = tuple(self._functions_by_name[name] for name in fire_commands(call, self.facts))
+        return Step(call, owner, index, frozenset(seeds), frozenset(consumes), callee, loads_weights=loads_weights,
+                    commands=commands)
 
     def _flow(self, function: FunctionSite) -> Flow:
         if function in self._flows:

@@ -155,6 +155,18 @@ def _bound_by_partial(call: CallSite, facts: FileFacts) -> str | None:
     return facts.qualname(call.node.args[0].value, call.scope)
 
 
+def fire_commands(call: CallSite, facts: FileFacts) -> list[str]:
+    """The functions of this file that `fire.Fire(...)` may run: the command line names one of those
+    it is given, or with no argument any of the module's top-level functions."""
+    if call.qualname != "fire.Fire":
+        return []
+    prefix = f"{facts.module_name}." if facts.module_name else ""
+    top_level = {prefix + f.scope.qualname for f in facts.functions if "." not in f.scope.qualname}
+    if not call.node.args:
+        return sorted(top_level)
+    return [name for name in _named_in(call.node.args[0].value, call.scope, facts) if name in top_level]
+
+
 def _calls_a_held_callable(call: CallSite) -> bool:
     """`fn(x)`, `self.transform(x)`, `make()(x)`: what runs is decided at run time. A method of
     another value (`image.resize(...)`) is taken to be that value's own, known code."""
@@ -236,6 +248,8 @@ def summarize(facts: FileFacts) -> FileSummary:
             for passed in _named_in(arg.value, call.scope, facts):
                 if passed in classes:
                     callees[owner].add(passed, call, facts)
+        for command in fire_commands(call, facts):
+            callees[owner].add(command, call, facts)
         bound = _bound_by_partial(call, facts)
         if bound:  # `partial(Task.iter_batches, ...)` is called later under another name
             callees[owner].certain.append(bound)
