@@ -55,6 +55,7 @@ _MAX_DEPTH = 4
 # surgery takes a dozen (`ckpt["model"]` -> `["pos_embed"]` -> `[:, n:]` -> `.reshape(...).permute(...)`).
 _MAX_GRADIENT_DEPTH = 16
 # Classes whose methods run on data, in a sampler or a dataset (in the loader's workers): no gradient there.
+_TRANSFORM_WRAPPERS = frozenset({"torchvision.transforms.Lambda", "torchvision.transforms.transforms.Lambda"})
 _DATA_CLASSES = frozenset({
     f"torch.utils.data.{name}"
     for name in ("Dataset", "IterableDataset", "Sampler", "BatchSampler", "DistributedSampler")
@@ -401,7 +402,7 @@ class OpMatcher:
         is judged by where it is built when autograd is off there, else by where its class
         applies it (`self.up(x)`). Anything else may carry a gradient, and is reported.
         """
-        if self.facts.grad_disabled(call) or self._in_data_class(call.scope):
+        if self.facts.grad_disabled(call) or self._in_data_class(call.scope) or self._in_transform(call.scope):
             return True
         if form == "module":
             return self._module_runs_only_without_gradient(call)
@@ -510,6 +511,13 @@ class OpMatcher:
         cls = self._classes.get(id(owner)) if scope.kind == "function" and owner is not None else None
         return cls is not None and self._has_base(cls, _DATA_CLASSES, set())
 
+    def _in_transform(self, scope: Scope) -> bool:
+        """The code is a lambda that a data transform applies to each sample
+        (`transforms.Lambda(lambda x: F.pad(x, ...))`): samples carry no gradient."""
+        while scope.kind == "comprehension" and scope.parent is not None:
+            scope = scope.parent
+        return scope.kind == "lambda" and id(scope.node) in self._transform_lambdas
+
     # -- what is known to be a tensor --------------------------------------
 
     def is_tensor(self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int = 0) -> bool:
@@ -617,6 +625,13 @@ class OpMatcher:
     @cached_property
     def _functions(self) -> dict[int, FunctionSite]:
         return {id(function.scope): function for function in self.facts.functions}
+
+    @cached_property
+    def _transform_lambdas(self) -> frozenset[int]:
+        return frozenset(
+            id(call.node.args[0].value) for call in self.facts.calls
+            if call.qualname in _TRANSFORM_WRAPPERS and call.node.args and isinstance(call.node.args[0].value, cst.Lambda)
+        )
 
     @cached_property
     def _classes(self) -> dict[int, ClassSite]:
