@@ -141,7 +141,7 @@ def _datasets_built(ctx: RuleContext, expr: cst.BaseExpression, loader: CallSite
 
 
 def _dataset_draws_nothing(ctx: RuleContext, built: cst.Call, loader: CallSite) -> bool:
-    name = ctx.facts.qualname(built.func, loader.scope) or ""
+    name = ctx.facts.qualname(built.func, loader.scope) or _picked_from_module(ctx, built.func, loader) or ""
     if name in _DATA_ONLY_DATASETS:
         return True
     if ctx.project.is_project_class(name):
@@ -163,6 +163,15 @@ def _dataset_draws_nothing(ctx: RuleContext, built: cst.Call, loader: CallSite) 
     return True
 
 
+def _picked_from_module(ctx: RuleContext, func: cst.BaseExpression, loader: CallSite) -> str | None:
+    """`datasets.__dict__[args.dataset.upper()]`: some class of that module, named `<module>.*`."""
+    if not (isinstance(func, cst.Subscript) and isinstance(func.value, cst.Attribute)
+            and func.value.attr.value == "__dict__"):
+        return None
+    module = ctx.facts.qualname(func.value.value, loader.scope)
+    return f"{module}.*" if module is not None else None
+
+
 def _passes_fixed(ctx: RuleContext, built: cst.Call, held: HeldParameter, loader: CallSite) -> bool:
     """The dataset call passes None or a fixed transform for `held`'s parameter, or leaves its None default."""
     arg = argument(built, held.position, held.parameter)
@@ -172,10 +181,15 @@ def _passes_fixed(ctx: RuleContext, built: cst.Call, held: HeldParameter, loader
 
 
 def _fixed_transform(ctx: RuleContext, expr: cst.BaseExpression, loader: CallSite, depth: int) -> bool:
-    expr = _resolved(ctx, expr, loader)
     if is_none(expr):
         return True
-    if depth > _MAX_TRANSFORM_DEPTH or not isinstance(expr, cst.Call) or has_splat(expr):
+    if depth > _MAX_TRANSFORM_DEPTH:
+        return False
+    if isinstance(expr, cst.Name):
+        # Every value the name may hold here: `if args.augment: t = Compose([RandomCrop(...)]) else: ...`.
+        values = ctx.facts.values_before(expr.value, loader)
+        return bool(values) and all(_fixed_transform(ctx, value, loader, depth + 1) for value in values)
+    if not isinstance(expr, cst.Call) or has_splat(expr):
         return False
     name = ctx.facts.qualname(expr.func, loader.scope)
     if name not in _FIXED_TRANSFORMS:
@@ -186,13 +200,6 @@ def _fixed_transform(ctx: RuleContext, expr: cst.BaseExpression, loader: CallSit
     return steps is not None and isinstance(steps.value, (cst.List, cst.Tuple)) and all(
         _fixed_transform(ctx, step.value, loader, depth + 1) for step in steps.value.elements
     )
-
-
-def _resolved(ctx: RuleContext, expr: cst.BaseExpression, loader: CallSite) -> cst.BaseExpression:
-    """A plain name's value where it was last assigned in the loader's function, else `expr`."""
-    if isinstance(expr, cst.Name):
-        return ctx.facts.value_before(expr.value, loader) or expr
-    return expr
 
 
 def _is_literal(expr: cst.BaseExpression) -> bool:

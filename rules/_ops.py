@@ -628,10 +628,9 @@ class OpMatcher:
 
     @cached_property
     def _transform_lambdas(self) -> frozenset[int]:
-        return frozenset(
-            id(call.node.args[0].value) for call in self.facts.calls
-            if call.qualname in _TRANSFORM_WRAPPERS and call.node.args and isinstance(call.node.args[0].value, cst.Lambda)
-        )
+        wrapped = (call.node.args[0].value for call in self.facts.calls
+                   if call.qualname in _TRANSFORM_WRAPPERS and call.node.args)
+        return frozenset(id(value) for value in wrapped if isinstance(value, cst.Lambda))
 
     @cached_property
     def _classes(self) -> dict[int, ClassSite]:
