@@ -83,3 +83,17 @@ def has_star_args(call: cst.Call) -> bool:
 def code_of(node: cst.CSTNode) -> str:
     """The node's source text, as libcst generates it."""
     return cst.Module([]).code_for_node(node)
+
+
+# nn.Module methods that return the module itself.
+_RETURN_THE_MODULE = frozenset({"cuda", "cpu", "to", "train", "eval", "float", "half", "double", "bfloat16",
+                                "requires_grad_", "to_empty"})
+
+
+def constructed(value: cst.BaseExpression | None) -> cst.Call | None:
+    """The call that built the object `value` is: itself, or `C(...)` in `C(...).cuda()`, `C(...).to(device)`."""
+    while (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+           and value.func.attr.value in _RETURN_THE_MODULE and isinstance(value.func.value, cst.Call)):
+        value = value.func.value
+    return value if isinstance(value, cst.Call) else None
+

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from repro_lint.argparse_defaults import off_by_default
-from repro_lint.cst_values import literal_bool
+from repro_lint.cst_values import constructed, literal_bool
 from repro_lint.effects import DREW, LOADS_WEIGHTS, SEEDED, call_effects
 from repro_lint.facts import CallSite, ClassSite, FileFacts, FunctionSite, Scope
 from repro_lint.project import MAIN_BLOCK, ProjectFacts, fire_commands
@@ -357,11 +357,10 @@ class Program:
     def _built_from(self, expr: cst.BaseExpression, call: CallSite) -> cst.Call | None:
         """The call that built `expr`: itself, or the last value assigned to the name in this scope."""
         if isinstance(expr, cst.Call):
-            return expr
+            return constructed(expr)
         if not isinstance(expr, cst.Name):
             return None
-        value = self.facts.value_before(expr.value, call)
-        return value if isinstance(value, cst.Call) else None
+        return constructed(self.facts.value_before(expr.value, call))
 
     def _local_callee(self, call: CallSite) -> FunctionSite | None:
         """The same-file function a call runs: a function, a class's `__init__`, or `self.method()`."""

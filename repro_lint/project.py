@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 import libcst as cst
 
 from repro_lint.argparse_defaults import UNKNOWN, Condition, conditions_for_the_project, declared_options
-from repro_lint.cst_values import is_none, is_self_attribute
+from repro_lint.cst_values import constructed, is_none, is_self_attribute
 from repro_lint.effects import (
     COMPUTES_GRADIENTS,
     DREW,
@@ -124,6 +124,37 @@ def _own_method(call: CallSite, methods: set[str], prefix: str) -> str | None:
         return None
     method = f"{scope.parent.qualname}.{func.attr.value}"
     return prefix + method if method in methods else None
+
+
+def _held_instances(facts: FileFacts) -> dict[tuple[int, str], str]:
+    """Per class scope and attribute, the class every `self.<attribute> = C(...)` in its methods builds
+    (`self.sampler = ProposalTargetCreator()`); attributes also assigned anything else are left out."""
+    built: dict[tuple[int, str], set[str | None]] = defaultdict(set)
+    for site in facts.assignments:
+        method = site.scope
+        if not is_self_attribute(site.target) or method.kind != "function" or method.parent is None:
+            continue
+        call = constructed(site.value)
+        name = facts.qualname(call.func, method) if call is not None else None
+        built[(id(method.parent), site.target.attr.value)].add(name)
+    return {key: name for key, names in built.items() if len(names) == 1 for name in names if name is not None}
+
+
+def _held_instance_method(call: CallSite, held_instances: dict[tuple[int, str], str]) -> str | None:
+    """`self.a(...)` or `self.a.m(...)` in a method, where the class holds one kind of object in `a`:
+    that class's `__call__` or `m`."""
+    func = call.node.func
+    method = call.scope
+    if not isinstance(func, cst.Attribute) or method.kind != "function" or method.parent is None:
+        return None
+    if is_self_attribute(func):
+        attribute, called = func.attr.value, "__call__"
+    elif is_self_attribute(func.value):
+        attribute, called = func.value.attr.value, func.attr.value
+    else:
+        return None
+    cls = held_instances.get((id(method.parent), attribute))
+    return f"{cls}.{called}" if cls is not None else None
 
 
 def _registries(facts: FileFacts, prefix: str) -> dict[str, list[str]]:
@@ -233,10 +264,12 @@ def summarize(facts: FileFacts) -> FileSummary:
         callees[name] = _Callees(entries)
     methods = {function.scope.qualname for function in facts.functions}
     classes = {prefix + c.qualname for c in facts.classes}
+    held_instances = _held_instances(facts)
     for call in facts.calls:
         owner = _function_of(call.scope, facts) or ""
         effects[owner] |= call_effects(call, facts)
-        callee = call.qualname or _own_method(call, methods, prefix) or _registry_entry(call, facts)
+        callee = (call.qualname or _own_method(call, methods, prefix) or _registry_entry(call, facts)
+                  or _held_instance_method(call, held_instances))
         if callee:
             callees[owner].add(callee, call, facts)
         elif _calls_a_held_callable(call):
