@@ -157,5 +157,6 @@ class Workspace:
     def _project_with(self, path: Path, facts: FileFacts) -> ProjectFacts:
         if path.resolve() in self._paths:
             return self.project
-        return ProjectFacts([*self.project.summaries, summarize(facts)], self.project.extra_effects)
+        return ProjectFacts([*self.project.summaries, summarize(facts)], self.project.extra_effects,
+                            self.project.config_options)
 

@@ -53,13 +53,20 @@ class Condition(NamedTuple):
         return value != self.negated
 
 
-def off_by_default(site: CallSite | AssignSite, facts: FileFacts) -> cst.BaseExpression | None:
-    """The test of an `if` around `site` that is false with this file's parser defaults, if any."""
+def off_by_default(
+    site: CallSite | AssignSite, facts: FileFacts, may_hold: Callable[[tuple[Condition, ...]], bool] | None = None
+) -> cst.BaseExpression | None:
+    """The test of an `if` around `site` that is false with this file's parser defaults, if any;
+    with `may_hold` (the project's answer), also one on an option this file does not declare."""
     options = declared_options(facts)
     for test in site.guards:
         condition = condition_of(test, on_any_object=True)
         if condition is not None and condition.option in options:
             if condition.holds(options[condition.option]) is False:
+                return test
+        elif may_hold is not None:
+            condition = condition_of(test, on_any_object=False)
+            if condition is not None and not may_hold((condition,)):
                 return test
     return None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import libcst as cst
 
 from repro_lint.config import Settings, relative_posix
+from repro_lint.config_files import config_file_options
 from repro_lint.document import locate_findings
 from repro_lint.effects import SEEDED
 from repro_lint.facts import FileFacts
@@ -65,7 +66,9 @@ class Engine:
         return self.project_from([summarize(facts) for facts in all_facts])
 
     def project_from(self, summaries: Sequence[FileSummary]) -> ProjectFacts:
-        return ProjectFacts(list(summaries), seed_function_effects(self.settings.seed_functions))
+        defaults = (default for summary in summaries for default in summary.options.values())
+        return ProjectFacts(list(summaries), seed_function_effects(self.settings.seed_functions),
+                            config_file_options(defaults, self.settings.project_root))
 
     # -- single files ----------------------------------------------------
 

@@ -282,7 +282,7 @@ class Program:
             loads_weights = loads_weights or LOADS_WEIGHTS in effects
             if call.qualname is not None and self._outside_seed_helper(call.qualname):
                 seeds |= set(RNGS)
-        off = off_by_default(call, self.facts) if call.guards else None
+        off = off_by_default(call, self.facts, self.project.may_hold_by_default) if call.guards else None
         if off is not None:
             # `if args.seed is not None: torch.manual_seed(args.seed)`, where `--seed` defaults to None:
             # its seeds do not count, and the walk does not enter it (what it draws still counts).

@@ -362,6 +362,7 @@ class ProjectFacts:
 
     summaries: list[FileSummary] = field(default_factory=list)
     extra_effects: dict[str, frozenset[str]] = field(default_factory=dict)
+    config_options: dict[str, Any] = field(default_factory=dict)  # see `repro_lint.config_files`
 
     def __post_init__(self) -> None:
         self._functions: dict[str, FunctionSummary] = {}
@@ -397,6 +398,8 @@ class ProjectFacts:
         for summary in self.summaries:
             for option, default in summary.options.items():
                 self._options[option] = default if self._options.get(option, default) == default else UNKNOWN
+        for option, default in self.config_options.items():
+            self._options.setdefault(option, default)
         self._module_of: dict[str, str | None] = {}
         self._bind_star_imports()
         self._program_effects: dict[tuple[str, str], frozenset[str]] = {}
@@ -725,6 +728,11 @@ class ProjectFacts:
         else:
             names = [*certain, *optional, *(callee for callee, _ in guarded)]
         return [self._canonical(name, frozenset()) for name in names]
+
+    @_recorded
+    def may_hold_by_default(self, conditions: tuple[Condition, ...]) -> bool:
+        """No condition is false with the project's option defaults (see `_may_hold`)."""
+        return self._may_hold(conditions)
 
     def _may_hold(self, conditions: tuple[Condition, ...]) -> bool:
         """No condition is false with the project's option defaults (an undeclared option could hold)."""

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
 
+from repro_lint.argparse_defaults import off_by_default
 from repro_lint.project import enclosing_function
 from repro_lint.results import Applicability
 
 if TYPE_CHECKING:
-    from repro_lint.facts import FileFacts, Scope
+    from repro_lint.facts import AssignSite, CallSite, FileFacts, Scope
     from repro_lint.project import ProjectFacts
 
 SAFE = Applicability.SAFE
@@ -95,6 +96,11 @@ class RuleContext:
 
     def runs_in_a_program_at(self, scope: Scope, node: cst.CSTNode) -> bool:
         return self.project.runs_in_a_program(self.facts.module_name, self._function(scope, node))
+
+    def false_guard(self, site: CallSite | AssignSite) -> cst.BaseExpression | None:
+        """The test of an `if` around `site` that is false with the defaults of the command-line
+        options: this file's parser's, another file's, or those of a config file a parser names."""
+        return off_by_default(site, self.facts, self.project.may_hold_by_default) if site.guards else None
 
     def trained_at(self, scope: Scope, node: cst.CSTNode) -> bool:
         """Some program that runs this code computes gradients."""

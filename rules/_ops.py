@@ -146,7 +146,7 @@ def advice_reason(use: OpUse, ctx: RuleContext) -> str | None:
     (evaluation, inference, data preparation)."""
     if not ctx.runs_in_a_program:
         return None
-    if not ctx.runs_in_a_program_at(use.call.scope, use.call.node):
+    if not ctx.runs_in_a_program_at(use.call.scope, use.call.node) or ctx.false_guard(use.call) is not None:
         return OFF_BY_DEFAULT
     if ctx.only_self_tested_at(use.call.scope, use.call.node):
         return SELF_TEST

@@ -50,7 +50,9 @@ class CudaOnlySeed(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Violation]:
         facts = ctx.facts
         cuda_seeds = facts.calls_to(*CUDA_SEEDS)
-        if not cuda_seeds or TORCH in program_for(facts, ctx.project).seeds_anywhere():
+        program = program_for(facts, ctx.project)
+        # A CPU seed beside it that runs only with an option (`if args.seed:`) still goes with it.
+        if not cuda_seeds or TORCH in program.seeds_anywhere() or TORCH in program.seeds_off_by_default:
             return
         # One `torch.manual_seed` seeds the CPU generator for the whole file: only the
         # first call that can take it gets the fix.

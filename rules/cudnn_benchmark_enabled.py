@@ -4,7 +4,6 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from repro_lint.argparse_defaults import off_by_default
 from repro_lint.cst_values import code_of
 from repro_lint.rule import NO_PROGRAM, OFF_BY_DEFAULT, SAFE, Fix, Replace, Rule, RuleContext, Violation, strict_note
 
@@ -75,7 +74,7 @@ class CudnnBenchmarkEnabled(Rule):
 def _strict_reason(ctx: RuleContext, setting: FlagSetting) -> str | None:
     if not ctx.runs_in_a_program_at(setting.scope, setting.node):
         return OFF_BY_DEFAULT if ctx.runs_in_a_program else NO_PROGRAM
-    guard = off_by_default(setting.site, ctx.facts)
+    guard = ctx.false_guard(setting.site)
     if guard is not None:
         return f"it runs only when `{code_of(guard)}` holds, which the parser's defaults make false"
     if ctx.only_evaluated_at(setting.scope, setting.node):

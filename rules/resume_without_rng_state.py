@@ -8,7 +8,7 @@ from repro_lint.cst_values import string_value
 from repro_lint.effects import DREW
 from repro_lint.facts import CallSite, FileFacts
 from repro_lint.rng import RNG_LABEL, RNGS
-from repro_lint.rule import NO_PROGRAM, TEST_CODE, Rule, RuleContext, Violation, strict_note
+from repro_lint.rule import NO_PROGRAM, OFF_BY_DEFAULT, TEST_CODE, Rule, RuleContext, Violation, strict_note
 
 SAVES = ("torch.save",)
 LOADS = ("torch.load",)
@@ -29,8 +29,9 @@ class ResumeWithoutRngState(Rule):
         resumes (`torch.load` and `.load_state_dict(...)`), draws from a global RNG, and
         saves or restores no RNG state anywhere in the file: not `torch.get_rng_state`,
         `torch.cuda.get_rng_state_all`, `random.getstate`, `np.random.get_state`, a
-        generator's `get_state`, nor their `set_*` counterparts. Code no linted program
-        runs, and test code, are reported in strict mode only.
+        generator's `get_state`, nor their `set_*` counterparts. A program that loads
+        checkpoints only under an option that is off by default (`if args.resume:`), code
+        no linted program runs, and test code are reported in strict mode only.
 
     Why it matters:
         A resumed run restores the weights and the optimizer but starts the RNGs from the
@@ -84,6 +85,11 @@ class ResumeWithoutRngState(Rule):
             return
         if any(call.method in _RNG_STATE_METHODS for call in facts.calls):
             return
+        if reason is None and all(ctx.false_guard(call) is not None for call in facts.calls_to(*LOADS)):
+            # Run as documented the program never resumes: `if args.resume:` with no resume by default.
+            reason = OFF_BY_DEFAULT
+            if not ctx.reports(reason):
+                return
         effects = ctx.project.file_effects(facts) | ctx.project.program_effects(facts.module_name)
         used = [rng for rng in reversed(RNGS) if DREW[rng] in effects]
         if not used:
