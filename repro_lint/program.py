@@ -119,6 +119,8 @@ class Program:
         self._steps: dict[FunctionSite | None, list[Step]] = {}
         self._flows: dict[FunctionSite, Flow] = {}
         self._entry_states: dict[FunctionSite, frozenset[str]] = {}
+        # For a function that runs in a process `spawn` starts, the function that process runs.
+        self._process_of: dict[FunctionSite, FunctionSite] = {}
         self._first_unseeded: dict[str, Consumption] = {}
         # Every unseeded torch draw, with its place in execution order, and the place of the last
         # weight load: an evaluation program overwrites the weights its model was built with.
@@ -166,6 +168,13 @@ class Program:
 
     def _evaluation_program(self) -> bool:
         return self.project.only_evaluated(self.facts.module_name, MAIN_BLOCK)
+
+    def unseeded_spawned_process(self, call: CallSite, rng: str) -> bool:
+        """`call` runs in a process `spawn` starts, and that process's code never seeds `rng`:
+        whatever the parent seeds, that generator starts from OS entropy there."""
+        owner = self._owner(call.scope)
+        process = self._process_of.get(owner) if isinstance(owner, FunctionSite) else None
+        return process is not None and rng not in self._flow(process).seeds
 
     def seeds_anywhere(self) -> frozenset[str]:
         """The RNGs any code of the file seeds, directly or through the functions it calls."""
@@ -239,6 +248,9 @@ class Program:
             callee = step.callee
             if callee is not None and callee not in visited:
                 visited.add(callee)
+                process = callee if step.fresh_process else self._process_of.get(owner) if owner else None
+                if process is not None:
+                    self._process_of[callee] = process
                 if step.fresh_process:
                     self._entry_states[callee] = frozenset()
                     self._walk(callee, (*prefix, step), set(), visited)

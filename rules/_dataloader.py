@@ -18,6 +18,7 @@ from repro_lint.cst_values import argument, code_of, has_splat, is_none, keyword
 from repro_lint.effects import DREW, SEEDED
 from repro_lint.facts import CallSite, FileFacts, FunctionSite, Scope, parameter_names
 from repro_lint.fixes import header_end
+from repro_lint.program import program_for
 from repro_lint.project import HeldParameter
 from repro_lint.rng import DATA_LOADERS, RNGS, TORCH, loader_argument
 from repro_lint.rule import NO_PROGRAM, OFF_BY_DEFAULT, AddImport, Edit, Insert, RuleContext
@@ -49,7 +50,11 @@ def strict_only(ctx: RuleContext, call: CallSite) -> str | None:
     """
     if not ctx.runs_in_a_program_at(call.scope, call.node):
         return OFF_BY_DEFAULT if ctx.runs_in_a_program else NO_PROGRAM
+    if ctx.false_guard(call) is not None:
+        return OFF_BY_DEFAULT
     if SEEDED[TORCH] in ctx.effects_at(call.scope, call.node):
+        if program_for(ctx.facts, ctx.project).unseeded_spawned_process(call, TORCH):
+            return None
         return "the program seeds torch, so its runs repeat today"
     return None
 
