@@ -37,7 +37,7 @@ from repro_lint.config import load_settings
 from repro_lint.engine import Engine
 from repro_lint.facts import FileFacts
 from repro_lint.positions import node_positions
-from repro_lint.project import ProjectFacts, module_name_for, summarize
+from repro_lint.project import ProjectFacts, summarize
 from repro_lint.rule import RuleContext
 from repro_lint.rules import all_rules
 from repro_lint.source import SourceError, read_source
@@ -92,7 +92,7 @@ def profile(files: list[Path]) -> dict[str, float]:
             continue
         times["parse"] += time.perf_counter() - start
         start = time.perf_counter()
-        facts = FileFacts(module, *module_name_for(path))
+        facts = FileFacts(module, engine.module_identity(path))
         times["facts"] += time.perf_counter() - start
         start = time.perf_counter()
         summary = summarize(facts)

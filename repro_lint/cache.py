@@ -69,14 +69,15 @@ def code_fingerprint() -> str:
     import repro_lint.rules
 
     stamps = []
+    # The folders of the packages' own `__init__.py`: an editable install's `__path__` can also
+    # name the project root, whose walk would cover the virtual environment.
     for package in (repro_lint, repro_lint.rules):
-        for folder in package.__path__:
-            for root, dirnames, filenames in os.walk(folder):
-                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-                for name in sorted(filenames):
-                    if name.endswith((".py", ".toml")):
-                        stat = os.stat(os.path.join(root, name))
-                        stamps.append(f"{root}/{name}:{stat.st_size}:{stat.st_mtime_ns}")
+        for root, dirnames, filenames in os.walk(os.path.dirname(str(package.__file__))):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith((".py", ".toml")):
+                    stat = os.stat(os.path.join(root, name))
+                    stamps.append(f"{root}/{name}:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.blake2b("\n".join(stamps).encode(), digest_size=16).hexdigest()
 
 
