@@ -134,3 +134,16 @@ def test_no_cache_writes_nothing(project: Path, cli) -> None:
     result = cli("check", ".", "--no-cache", cwd=project)
     assert result.returncode == 1, result.stderr
     assert not (project / CACHE_DIR).exists()
+
+
+def test_the_code_fingerprint_covers_the_packages_folders_only(tmp_path, monkeypatch) -> None:
+    # An editable install's `__path__` may also name the checkout's root; what lies there
+    # (a virtual environment, fixtures) is not repro-lint's code.
+    import repro_lint
+
+    from repro_lint.cache import code_fingerprint
+
+    before = code_fingerprint()
+    monkeypatch.setattr(repro_lint, "__path__", [*repro_lint.__path__, str(tmp_path)])
+    (tmp_path / "unrelated.py").write_text("x = 1\n")
+    assert code_fingerprint() == before
