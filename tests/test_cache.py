@@ -140,7 +140,6 @@ def test_the_code_fingerprint_covers_the_packages_folders_only(tmp_path, monkeyp
     # An editable install's `__path__` may also name the checkout's root; what lies there
     # (a virtual environment, fixtures) is not repro-lint's code.
     import repro_lint
-
     from repro_lint.cache import code_fingerprint
 
     before = code_fingerprint()
