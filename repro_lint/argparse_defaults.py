@@ -13,7 +13,9 @@ for the project pass, which knows every file's options (`ProjectFacts`).
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import libcst as cst
@@ -96,8 +98,19 @@ def condition_of(test: cst.BaseExpression, on_any_object: bool) -> Condition | N
     return None
 
 
+# Asked once per guarded call site: computed once per file.
+_DECLARED: weakref.WeakKeyDictionary[FileFacts, Mapping[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def declared_options(facts: FileFacts) -> Mapping[str, Any]:
     """The defaults of the options this file's `add_argument` calls declare, by where argparse stores them."""
+    found = _DECLARED.get(facts)
+    if found is None:
+        found = _DECLARED[facts] = MappingProxyType(_declared_options(facts))
+    return found
+
+
+def _declared_options(facts: FileFacts) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for call in facts.calls:
         if call.method != "add_argument":

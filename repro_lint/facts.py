@@ -9,6 +9,7 @@ through it. Resolution is our own scope model rather than libcst's
 from __future__ import annotations
 
 import builtins
+import functools
 import sys
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ import libcst as cst
 from repro_lint.cst_values import argument, dotted, keyword_arg, literal_bool, string_value
 from repro_lint.identity import ModuleIdentity
 from repro_lint.module_work import does_work, is_main_guard
-from repro_lint.traversal import FieldOrder, descendants, dispatch
+from repro_lint.traversal import TRIVIA, FieldOrder, descendants, dispatch
 
 _BUILTINS = frozenset(dir(builtins))
 _DEEP_TREE_FRAMES = 20_000
@@ -257,10 +258,18 @@ class FileFacts:
 
     def value_before(self, name: str, call: CallSite) -> cst.BaseExpression | None:
         """The value last assigned to the plain name `name` in `call`'s scope before `call`."""
-        assigned = [site for site in self.assignments
-                    if site.scope is call.scope and site.order < call.order
-                    and isinstance(site.target, cst.Name) and site.target.value == name]
+        assigned = [site for site in self._name_assignments.get((id(call.scope), name), ())
+                    if site.order < call.order]
         return assigned[-1].value if assigned else None
+
+    @functools.cached_property
+    def _name_assignments(self) -> dict[tuple[int, str], list[AssignSite]]:
+        """Assignments to plain names, by scope and name, in source order."""
+        index: dict[tuple[int, str], list[AssignSite]] = {}
+        for site in self.assignments:
+            if isinstance(site.target, cst.Name):
+                index.setdefault((id(site.scope), site.target.value), []).append(site)
+        return index
 
     def values_before(self, name: str, call: CallSite) -> list[cst.BaseExpression]:
         """Every value assigned to the plain name `name` in `call`'s scope before `call`, on any
@@ -453,10 +462,11 @@ class _FactsBuilder:
         for name in (fields or dispatch(type(self), node)[2])(node):
             value = getattr(node, name)
             if isinstance(value, cst.CSTNode):
-                self.walk(value)
+                if type(value) not in TRIVIA:
+                    self.walk(value)
             elif type(value) is tuple or type(value) is list:
                 for item in value:
-                    if isinstance(item, cst.CSTNode):
+                    if isinstance(item, cst.CSTNode) and type(item) not in TRIVIA:
                         self.walk(item)
 
     def _next(self) -> int:

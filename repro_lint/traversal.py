@@ -79,15 +79,25 @@ def _field_order(node: cst.CSTNode) -> FieldOrder:
     return order
 
 
+# Nodes of whitespace, comments and brackets: no fact or rule looks inside them, and they are
+# about half of a tree's nodes, so walks step over them.
+TRIVIA = frozenset({
+    cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.TrailingWhitespace, cst.EmptyLine, cst.Newline,
+    cst.Comment, cst.Comma, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket,
+    cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.Colon, cst.Semicolon, cst.AssignEqual,
+})
+
+
 def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """`node.children`, in the same order, without libcst rebuilding the node to find them."""
+    """`node.children` but trivia, in the same order, without libcst rebuilding the node to find them."""
     found: list[cst.CSTNode] = []
     for name in _field_order(node)(node):
         value = getattr(node, name)
         if isinstance(value, cst.CSTNode):
-            found.append(value)
+            if type(value) not in TRIVIA:
+                found.append(value)
         elif type(value) is tuple or type(value) is list:
-            found.extend(item for item in value if isinstance(item, cst.CSTNode))
+            found.extend(item for item in value if isinstance(item, cst.CSTNode) and type(item) not in TRIVIA)
     return found
 
 
