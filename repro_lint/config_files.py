@@ -43,34 +43,28 @@ def _read(path: Path) -> Mapping[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, ValueError):
         return {}
+    lines = [line for line in map(_without_comment, text.splitlines()) if line.strip()]
     found: dict[str, Any] = {}
-    for line in text.splitlines():
-        match = _KEY_VALUE.match(_without_comment(line))
+    empty: list[str] = []
+    for line, following in zip(lines, [*lines[1:], ""]):
+        match = _KEY_VALUE.match(line)
         if match is None:
             continue
-        raw = match.group("value")
+        key, raw = match.group("key"), match.group("value")
         if raw is None:
-            # `key:` alone opens a section, or is a null value; a section's keys follow indented.
+            # `key:` alone opens a section when indented keys follow; otherwise it is YAML's null.
+            if _indent(following) <= _indent(line):
+                empty.append(key)
             continue
-        key, value = match.group("key"), _scalar(raw)
+        value = _scalar(raw)
         found[key] = value if found.get(key, value) == value else UNKNOWN
-    # `manual_seed:` with nothing after it and no indented keys below is YAML's null.
-    for key in _empty_leaves(text):
+    for key in empty:
         found.setdefault(key, None)
     return found
 
 
-def _empty_leaves(text: str) -> list[str]:
-    lines = [line for line in (_without_comment(raw) for raw in text.splitlines()) if line.strip()]
-    leaves = []
-    for line, following in zip(lines, [*lines[1:], ""]):
-        match = _KEY_VALUE.match(line)
-        if match is None or match.group("value") is not None:
-            continue
-        indent = len(line) - len(line.lstrip())
-        if len(following) - len(following.lstrip()) <= indent:
-            leaves.append(match.group("key"))
-    return leaves
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 def _without_comment(line: str) -> str:
