@@ -40,8 +40,9 @@ class DataloaderWorkerSeeding(Rule):
 
         By default only where the streams really vary: a linted program runs the loader
         and never seeds torch (the parent's seed does not reach a process `spawn` starts,
-        and a loader under an option that is off by default does not run), or the target torch is older than 1.9 and the dataset draws
-        from numpy's global RNG (every worker then starts from the same numpy state). A
+        and a loader under an option that is off by default does not run), or the target
+        torch is older than 1.9 and the dataset draws from numpy's global RNG (every
+        worker then starts from the same numpy state). A
         program that calls `torch.manual_seed` gets the same base seed, and so the same
         worker streams for torch, `random` and numpy, in every run. Nor by default where the
         worker streams cannot matter: no `collate_fn`, and a `TensorDataset`, a torchvision
