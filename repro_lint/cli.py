@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from repro_lint import __version__
+from repro_lint.gc_policy import collect_rarely
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -122,6 +123,8 @@ def comma_list(text: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        collect_rarely()  # this process is repro-lint's own, not a host that calls `main`
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "rules":

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from repro_lint.cache import Cache, CachedFile, content_digest
 from repro_lint.document import read_document, write_document
 from repro_lint.engine import Engine, display_path, internal_error
+from repro_lint.gc_policy import collect_rarely
 from repro_lint.identity import ModuleIdentity
 from repro_lint.lifetime import die_with_parent
 from repro_lint.project import (
@@ -283,6 +284,7 @@ def _start_worker() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler cleans up the parent only
     die_with_parent()
+    collect_rarely()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
