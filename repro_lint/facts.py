@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import functools
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -157,6 +157,7 @@ class FileFacts:
         self.imports: list[ImportSite] = []
         self.star_imports: list[str] = []  # modules the module scope imports `*` from, in order
         self.main_block: cst.If | None = None
+        self.name_counts: Counter[str] = Counter()  # the names the code uses (attributes too; not the names it defines)
         self._main_block_ids: frozenset[int] | None = None
         self.module_scope: Scope = Scope("module", module, None)
         self._calls_by_name: dict[str, list[CallSite]] | None = None
@@ -669,6 +670,9 @@ class _FactsBuilder:
             self._bind_target(node.name)
 
     # calls and assignments ---------------------------------------------
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.facts.name_counts[node.value] += 1
 
     def visit_Call(self, node: cst.Call) -> None:
         statement = self.statements[-1] if self.statements else node

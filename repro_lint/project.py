@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 import libcst as cst
 
 from repro_lint.argparse_defaults import UNKNOWN, Condition, conditions_for_the_project, declared_options
+from repro_lint.catalog import load_catalog
 from repro_lint.cst_values import constructed, is_none, is_self_attribute
 from repro_lint.effects import (
     COMPUTES_GRADIENTS,
@@ -34,7 +35,7 @@ from repro_lint.effects import (
     call_effects,
     runs_only_with_options,
 )
-from repro_lint.facts import AssignSite, CallSite, FileFacts, Scope
+from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, Scope
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,9 @@ class FileSummary:
     star_only_imports: frozenset[str] = frozenset()
     other_names: tuple[str, ...] = ()  # see `ModuleIdentity.other_names`
     class_bases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the resolved bases of each class
+    # Top-level functions and classes that the module never names again: its own code cannot run them.
+    unreferenced: frozenset[str] = frozenset()
+    builds_cudnn_convolutions: bool = False  # calls a cuDNN-backed op of the catalog by name (`nn.Conv2d`)
 
 
 MAIN_BLOCK = "__main__"  # what `enclosing_function` names code in the `__main__` block
@@ -324,6 +328,26 @@ def summarize(facts: FileFacts) -> FileSummary:
         star_imports=tuple(facts.star_imports),
         star_only_imports=frozenset(facts.star_imports) - named_imports,
         other_names=facts.identity.other_names,
+        builds_cudnn_convolutions=_builds_cudnn_convolutions(facts),
+        unreferenced=_unreferenced_definitions(facts, prefix),
+    )
+
+
+def _unreferenced_definitions(facts: FileFacts, prefix: str) -> frozenset[str]:
+    sites: list[FunctionSite | ClassSite] = [*facts.functions, *facts.classes]
+    return frozenset(
+        prefix + site.node.name.value for site in sites
+        if site.scope.parent is facts.module_scope and not site.node.decorators  # a decorator may register it
+        and not facts.name_counts[site.node.name.value]
+    )
+
+
+def _builds_cudnn_convolutions(facts: FileFacts) -> bool:
+    catalog = load_catalog()
+    return any(
+        entry.cudnn
+        for call in facts.calls if call.qualname is not None
+        for entry in (*catalog.for_module(call.qualname), *catalog.for_function(call.qualname))
     )
 
 
@@ -636,13 +660,47 @@ class ProjectFacts:
                 return calling
             if any(function in self._functions_run_by(index) for index, _ in self._programs()):
                 return []  # called only under options that are off by default
-            return [index for index, reach in self._programs() if module_name in reach]
+            own_only = self._unreferenced(module_name, function)  # the module's own program cannot reach it
+            return [index for index, reach in self._programs() if module_name in reach
+                    and not (own_only and self.summaries[index].module_name == module_name)]
         # The module's code runs where a program imports it, or calls one of its functions by
         # name through modules it does not import itself (`from .parts import *` in a model file).
         summary = self._by_module.get(module_name)
         own = summary.functions.keys() if summary is not None else frozenset()
         return [index for index, reach in self._programs()
                 if module_name in reach or not own.isdisjoint(self._functions_run_by(index))]
+
+    @_recorded
+    def reports_cudnn_convolutions(self, module_name: str) -> bool:
+        """Whether this module is where some program that runs it hears about its cuDNN convolutions.
+
+        "This program never makes cuDNN deterministic" is one fact about a program, however many
+        model files build convolutions: it is told once, in the first of the modules the program runs
+        that build them (the program's own module first, then by name). A module that no program
+        runs tells it itself.
+        """
+        programs = self._programs_running(module_name, "")
+        if not programs:
+            return True
+        for index in programs:
+            own = self.summaries[index].module_name
+            builders = sorted(
+                (m for m in self._modules_run_by(own) | {module_name}
+                 if m == module_name or getattr(self._by_module.get(m), "builds_cudnn_convolutions", False)),
+                key=lambda m: (m != own, m),
+            )
+            if builders[0] == module_name:
+                return True
+        return False
+
+    def _unreferenced(self, module_name: str, function: str) -> bool:
+        """`function` of `module_name` (or the class that holds it) is defined at the top of the
+        module and never named there again."""
+        summary = self._by_module.get(module_name)
+        prefix = f"{module_name}." if module_name else ""
+        if summary is None or not function.startswith(prefix):
+            return False
+        return prefix + function[len(prefix):].split(".", 1)[0] in summary.unreferenced
 
     @_recorded
     def method_of(self, class_name: str, method: str) -> str | None:

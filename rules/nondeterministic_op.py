@@ -18,6 +18,7 @@ from ._ops import (
 )
 
 DETERMINISTIC_ALGORITHMS = "torch.use_deterministic_algorithms"
+TOLD_ELSEWHERE = "reported once per program, in the first module it runs that builds cuDNN convolutions"
 
 
 class NondeterministicOp(Rule):
@@ -28,7 +29,9 @@ class NondeterministicOp(Rule):
         program that never turns that mode on. A helper that turns it on counts, in this
         file or anywhere in the linted project. For cuDNN convolutions,
         `torch.backends.cudnn.deterministic = True` counts too, and they are reported once
-        per file, at the first one, rather than once per layer. Most such ops are
+        per program, not once per layer or per model file: at the first convolution of the
+        first module the program runs that builds them (its own file first, then by module
+        name); strict mode reports every file. Most such ops are
         nondeterministic on CUDA only; `index_put_(accumulate=True)` and `put_` also are
         on the CPU.
 
@@ -90,8 +93,9 @@ class NondeterministicOp(Rule):
         # A program that asks for warn-only mode would switch it back on after an inserted call.
         fix = None if warn_only else _deterministic_mode_fix(ctx.facts)
         cudnn = [use for use in uses if use.entry.cudnn]
-        if cudnn:
-            cudnn_note = note or strict_note(advice_reason(cudnn[0], ctx))
+        told_elsewhere = None if ctx.project.reports_cudnn_convolutions(ctx.facts.module_name) else TOLD_ELSEWHERE
+        if cudnn and ctx.reports(told_elsewhere):
+            cudnn_note = note or strict_note(advice_reason(cudnn[0], ctx) or told_elsewhere)
             yield Violation(cudnn[0].node, _cudnn_message(cudnn, version) + cudnn_note, fix, op=cudnn[0].entry.id)
         for use in uses:
             if not use.entry.cudnn:

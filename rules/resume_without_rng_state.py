@@ -85,11 +85,14 @@ class ResumeWithoutRngState(Rule):
             return
         if any(call.method in _RNG_STATE_METHODS for call in facts.calls):
             return
-        if reason is None and all(ctx.false_guard(call) is not None for call in facts.calls_to(*LOADS)):
+        loads = facts.calls_to(*LOADS)
+        if reason is None and all(ctx.false_guard(call) is not None for call in loads):
             # Run as documented the program never resumes: `if args.resume:` with no resume by default.
             reason = OFF_BY_DEFAULT
-            if not ctx.reports(reason):
-                return
+        elif reason is None and not any(ctx.runs_in_a_program_at(call.scope, call.node) for call in loads):
+            reason = NO_PROGRAM  # a trainer class that the file's own program never builds
+        if not ctx.reports(reason):
+            return
         effects = ctx.project.file_effects(facts) | ctx.project.program_effects(facts.module_name)
         used = [rng for rng in reversed(RNGS) if DREW[rng] in effects]
         if not used:

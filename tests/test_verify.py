@@ -103,7 +103,7 @@ def test_run_reports_identical_and_confirms_the_static_finding(tmp_path, monkeyp
         import sys
         import torch
 
-        def never_called(x, idx):
+        def rarely_called(x, idx):
             x.put_(idx, torch.ones(3))
 
         torch.manual_seed(int(sys.argv[1]))
@@ -111,6 +111,8 @@ def test_run_reports_identical_and_confirms_the_static_finding(tmp_path, monkeyp
         idx = torch.tensor([1, 1, 2])
         x.put_(idx, torch.rand(3))
         print(x.sum().item())
+        if x.sum().item() > 100:  # never, at runtime: the sum is below 3
+            rarely_called(x, idx)
     """)
     monkeypatch.chdir(tmp_path)
 
