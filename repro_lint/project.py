@@ -431,6 +431,7 @@ class ProjectFacts:
         self._members_of: dict[str, list[str]] | None = None
         self._program_reach: list[tuple[int, frozenset[str]]] | None = None  # each program and what it runs
         self._imported: frozenset[str] | None = None  # project modules that other project modules import
+        self._cudnn_reporters: dict[int, str] | None = None  # per program, see `reports_cudnn_convolutions`
         self._entry: dict[int, frozenset[str]] = {}
         self._log: dict[Query, Any] | None = None
         self._depth = 0
@@ -680,18 +681,20 @@ class ProjectFacts:
         runs tells it itself.
         """
         programs = self._programs_running(module_name, "")
-        if not programs:
-            return True
-        for index in programs:
-            own = self.summaries[index].module_name
-            builders = sorted(
-                (m for m in self._modules_run_by(own) | {module_name}
-                 if m == module_name or getattr(self._by_module.get(m), "builds_cudnn_convolutions", False)),
-                key=lambda m: (m != own, m),
-            )
-            if builders[0] == module_name:
-                return True
-        return False
+        return not programs or any(self._cudnn_reporter(index) == module_name for index in programs)
+
+    def _cudnn_reporter(self, program: int) -> str:
+        if self._cudnn_reporters is None:
+            builders = [s.module_name for s in self.summaries if s.builds_cudnn_convolutions]
+            runs: dict[int, list[str]] = defaultdict(list)
+            for module in builders:
+                for index in self._programs_running(module, ""):
+                    runs[index].append(module)
+            self._cudnn_reporters = {}
+            for index, modules in runs.items():
+                own = self.summaries[index].module_name
+                self._cudnn_reporters[index] = own if own in modules else min(modules)
+        return self._cudnn_reporters.get(program, "")
 
     def _unreferenced(self, module_name: str, function: str) -> bool:
         """`function` of `module_name` (or the class that holds it) is defined at the top of the

@@ -21,6 +21,9 @@ _RNG_STATE_METHODS = frozenset({
 _STATE_DICT = "state_dict"
 
 
+NOT_RESUMED = "run with their defaults, the programs never reach this file's checkpoint loading"
+
+
 class ResumeWithoutRngState(Rule):
     """
     What it does:
@@ -90,7 +93,7 @@ class ResumeWithoutRngState(Rule):
             # Run as documented the program never resumes: `if args.resume:` with no resume by default.
             reason = OFF_BY_DEFAULT
         elif reason is None and not any(ctx.runs_in_a_program_at(call.scope, call.node) for call in loads):
-            reason = NO_PROGRAM  # a trainer class that the file's own program never builds
+            reason = NOT_RESUMED  # `resume(...)` called under `if args.resume:`, a trainer class never built
         if not ctx.reports(reason):
             return
         effects = ctx.project.file_effects(facts) | ctx.project.program_effects(facts.module_name)
