@@ -425,6 +425,10 @@ class ProjectFacts:
         for option, default in self.config_options.items():
             self._options.setdefault(option, default)
         self._module_of: dict[str, str | None] = {}
+        self._other_module_of: dict[str, str | None] = {}
+        self._running: dict[tuple[str, str], list[int]] = {}  # see `_programs_running`
+        self._star_callees: dict[str, tuple[str, ...]] = {}  # see `_star_callee_modules`
+        self._canonical_names: dict[str, str] = {}  # `canonical`'s answers: the project does not change
         self._bind_star_imports()
         self._program_effects: dict[tuple[str, str], frozenset[str]] = {}
         self._program_functions: dict[tuple[int, bool], frozenset[str]] = {}
@@ -487,7 +491,13 @@ class ProjectFacts:
     @_recorded
     def canonical(self, qualname: str) -> str:
         """Follow re-exports: `utils.set_seed` -> `utils.seeding.set_seed`."""
-        return self._canonical(qualname, frozenset())
+        return self._resolved(qualname)
+
+    def _resolved(self, qualname: str) -> str:
+        known = self._canonical_names.get(qualname)
+        if known is None:
+            known = self._canonical_names[qualname] = self._canonical(qualname, frozenset())
+        return known
 
     def _canonical(self, qualname: str, resolving: frozenset[str]) -> str:
         # `resolving` holds the names whose resolution is under way: re-exports can
@@ -653,6 +663,12 @@ class ProjectFacts:
         it: a method reached through an object or a callback is not followed by name. The
         module as a whole (no `function`) also runs in every program that calls one of its functions.
         """
+        key = (module_name, function)
+        if key not in self._running:
+            self._running[key] = self._find_programs_running(module_name, function)
+        return self._running[key]
+
+    def _find_programs_running(self, module_name: str, function: str) -> list[int]:
         if function == MAIN_BLOCK:
             return [index for index, _ in self._programs() if self.summaries[index].module_name == module_name]
         if function:
@@ -716,7 +732,7 @@ class ProjectFacts:
             seen.add(name)
             if f"{name}.{method}" in self._functions:
                 return f"{name}.{method}"
-            pending.extend(self._canonical(base, frozenset()) for base in self._class_bases.get(name, ()))
+            pending.extend(self._resolved(base) for base in self._class_bases.get(name, ()))
         return None
 
     @_recorded
@@ -788,7 +804,7 @@ class ProjectFacts:
             names = [*certain, *(callee for callee, conditions in guarded if self._may_hold(conditions))]
         else:
             names = [*certain, *optional, *(callee for callee, _ in guarded)]
-        return [self._canonical(name, frozenset()) for name in names]
+        return [self._resolved(name) for name in names]
 
     @_recorded
     def may_hold_by_default(self, conditions: tuple[Condition, ...]) -> bool:
@@ -900,18 +916,21 @@ class ProjectFacts:
             self._reachable[module_name] = frozenset(seen)
         return self._reachable[module_name]
 
-    def _star_callee_modules(self, summary: FileSummary) -> Iterator[str]:
+    def _star_callee_modules(self, summary: FileSummary) -> tuple[str, ...]:
         """Where the project functions and classes that `summary`'s code calls through star imports live."""
         if not self._has_star_imports:
-            return
-        functions = summary.functions.values()
-        for callee in (
-            *summary.module_callees, *summary.module_optional_callees, *(c for c, _ in summary.module_guarded_callees),
-            *(c for f in functions for c in (*f.callees, *f.optional_callees, *(c for c, _ in f.guarded_callees))),
-        ):
-            target = self._canonical(callee, frozenset())
-            if target != callee:
-                yield target
+            return ()
+        known = self._star_callees.get(summary.module_name)
+        if known is None:
+            functions = summary.functions.values()
+            callees = (
+                *summary.module_callees, *summary.module_optional_callees,
+                *(c for c, _ in summary.module_guarded_callees),
+                *(c for f in functions for c in (*f.callees, *f.optional_callees, *(c for c, _ in f.guarded_callees))),
+            )
+            known = self._star_callees[summary.module_name] = tuple(
+                target for callee in callees if (target := self._resolved(callee)) != callee)
+        return known
 
     def _project_module_of(self, dotted: str) -> str | None:
         """The longest prefix of `dotted` that is a linted module (`model.Net` -> `model`), by its own name."""
@@ -924,9 +943,12 @@ class ProjectFacts:
 
     def _other_module_name_of(self, dotted: str) -> str | None:
         """The longest prefix of `dotted` that is another name of a linted module (`ModuleIdentity.other_names`)."""
-        parts = dotted.split(".")
-        return next((name for name in (".".join(parts[:cut]) for cut in range(len(parts), 0, -1))
-                     if name in self._module_names), None)
+        if dotted not in self._other_module_of:
+            parts = dotted.split(".")
+            self._other_module_of[dotted] = next(
+                (name for name in (".".join(parts[:cut]) for cut in range(len(parts), 0, -1))
+                 if name in self._module_names), None)
+        return self._other_module_of[dotted]
 
     def file_effects(self, facts: FileFacts) -> frozenset[str]:
         """Everything a file's code can do, with the project functions it calls."""
