@@ -36,6 +36,7 @@ from repro_lint.effects import (
     runs_only_with_options,
 )
 from repro_lint.facts import AssignSite, CallSite, ClassSite, FileFacts, FunctionSite, Scope
+from repro_lint.identity import ModuleIdentity
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,11 @@ def _function_of(scope: Scope, facts: FileFacts) -> str | None:
     if scope is None or scope.kind == "module":
         return None
     return f"{facts.module_name}.{scope.qualname}" if facts.module_name else scope.qualname
+
+
+def placeholder_summary(identity: ModuleIdentity) -> FileSummary:
+    """A linted module whose summary is not known yet: its names resolve imports, and it does nothing."""
+    return FileSummary(identity.name, {}, frozenset(), {}, frozenset(), other_names=identity.other_names)
 
 
 def summarize(facts: FileFacts) -> FileSummary:

@@ -4,7 +4,8 @@ The engine's two passes, arranged so that most files are parsed once:
 
 1. Per file (in worker processes when `jobs` > 1): read, parse, `FileFacts`,
    `FileSummary`; and the file linted at once against a project made of its
-   own summary, recording every answer its rules got from `ProjectFacts`.
+   own summary and placeholders that name the run's other modules, recording
+   every answer its rules got from `ProjectFacts`.
 2. In this process: `ProjectFacts` from all summaries, in the order the files
    were given. A file whose recorded answers the real project gives too keeps
    its result: its rules would have done exactly the same. The others (a
@@ -41,6 +42,7 @@ from repro_lint.project import (
     FileSummary,
     ProjectFacts,
     Query,
+    placeholder_summary,
     summarize,
 )
 from repro_lint.results import FileOutcome, Finding
@@ -117,8 +119,12 @@ def run_files(
             _use_cache(cache, file, fix)
 
     pending = [file for file in files if not file.cached]
+    # Pass 1 knows the names of the run's other modules, though not their summaries yet: the
+    # answers that depend only on which imports are project modules then hold in pass 2 too.
+    others = tuple(placeholder_summary(f.module) for f in files)
     analyses = _parallel(_analyze_in_worker, [(f.source, f.display, fix, f.engine) for f in pending], jobs,
-                         (engines,), lambda item, error: _Analysis(None, FileOutcome(item[1], error=error), None))
+                         (engines, others),
+                         lambda item, error: _Analysis(None, FileOutcome(item[1], error=error), None))
     for file, analysis in zip(pending, analyses):
         file.summary, file.outcome, file.answers = analysis.summary, analysis.outcome, analysis.answers
 
@@ -184,13 +190,16 @@ def _store(engine: Engine, cache: Cache, file: _File) -> None:
 # -- the work done per file, in a worker or in this process --------------
 
 
-def _analyze(engine: Engine, source: SourceFile, display: str, fix: bool) -> _Analysis:
-    """Pass 1: parse and summarize; lint against the file's own summary, recording the answers."""
+def _analyze(
+    engine: Engine, source: SourceFile, display: str, fix: bool, others: Sequence[FileSummary]
+) -> _Analysis:
+    """Pass 1: parse and summarize; lint against the file's own summary and `others`
+    (placeholders of the run's other modules), recording the answers."""
     parsed = engine.parse(source, display)
     if isinstance(parsed, Finding):
         return _Analysis(None, engine.unparsed_outcome(source, display, parsed), {})
     summary = summarize(parsed.facts)
-    own = engine.project_from([summary])
+    own = engine.project_from([summary, *(o for o in others if o.module_name != summary.module_name)])
     with own.recording() as answers:
         outcome = engine.lint(parsed, own, fix)
     return _Analysis(summary, _slim(outcome), None if outcome.error else answers)
@@ -218,10 +227,10 @@ _worker_context: tuple[Any, ...] = ()
 
 
 def _analyze_in_worker(item: tuple[SourceFile, str, bool, int]) -> _Analysis:
-    (engines,) = _worker_context
+    engines, others = _worker_context
     source, display, fix, which = item
     try:
-        return _analyze(engines[which], source, display, fix)
+        return _analyze(engines[which], source, display, fix, others)
     except Exception as error:  # noqa: BLE001 - reported as this file's error
         return _Analysis(None, FileOutcome(item[1], error=internal_error(item[1], error)), None)
 
