@@ -666,8 +666,10 @@ class ProjectFacts:
         their parser's defaults. None, when programs call it only under options that are off
         by default (`if opt.model == "densenet":`). A `__main__` block runs only in its own
         program. Otherwise, and for other module-level code, every program that is the module or imports
-        it: a method reached through an object or a callback is not followed by name. The
-        module as a whole (no `function`) also runs in every program that calls one of its functions.
+        it: a method reached through an object or a callback is not followed by name; but a
+        top-level definition that its module never names again is not run by the module's own
+        program. The module as a whole (no `function`) also runs in every program that calls one
+        of its functions.
         """
         key = (module_name, function)
         if key not in self._running:
