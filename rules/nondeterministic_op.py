@@ -93,7 +93,9 @@ class NondeterministicOp(Rule):
         # A program that asks for warn-only mode would switch it back on after an inserted call.
         fix = None if warn_only else _deterministic_mode_fix(ctx.facts)
         cudnn = [use for use in uses if use.entry.cudnn]
-        told_elsewhere = None if ctx.project.reports_cudnn_convolutions(ctx.facts.module_name) else TOLD_ELSEWHERE
+        # Asked only of files that build convolutions: the answer depends on every file of the project.
+        told_elsewhere = (None if not cudnn or ctx.project.reports_cudnn_convolutions(ctx.facts.module_name)
+                          else TOLD_ELSEWHERE)
         if cudnn and ctx.reports(told_elsewhere):
             cudnn_note = note or strict_note(advice_reason(cudnn[0], ctx) or told_elsewhere)
             yield Violation(cudnn[0].node, _cudnn_message(cudnn, version) + cudnn_note, fix, op=cudnn[0].entry.id)

@@ -82,13 +82,13 @@ class ResumeWithoutRngState(Rule):
             return
         facts = ctx.facts
         saves = [call for call in facts.calls_to(*SAVES) if _is_checkpoint(facts, call)]
-        if not saves or not facts.calls_to(*LOADS):
+        loads = facts.calls_to(*LOADS)
+        if not saves or not loads:
             return
         if not any(call.method == "load_state_dict" for call in facts.calls):
             return
         if any(call.method in _RNG_STATE_METHODS for call in facts.calls):
             return
-        loads = facts.calls_to(*LOADS)
         if reason is None and all(ctx.false_guard(call) is not None for call in loads):
             # Run as documented the program never resumes: `if args.resume:` with no resume by default.
             reason = OFF_BY_DEFAULT
